@@ -1,0 +1,98 @@
+"""The ``watchtower`` command: one subcommand per job, each a small function."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from watchtower.alerting.alert import AlertTransition
+from watchtower.config import load_config
+from watchtower.convert import add_convert_command
+from watchtower.deadletter import DeadLetter
+from watchtower.errors import ConfigError
+from watchtower.replay import progress_stream, replay
+from watchtower.synth import add_generate_command
+from watchtower.wiring import build_engine
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        parser.print_help()
+        return 2
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"watchtower: config error: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # e.g. piped into head: not an error
+        return 0
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="watchtower", description="Catch customer complaints going viral, early."
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_replay(sub)
+    _add_check_config(sub)
+    add_generate_command(sub)
+    add_convert_command(sub)
+    return parser
+
+
+def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("replay", help="run a file of mentions through the engine")
+    p.add_argument("inputs", nargs="+", help=".jsonl or .jsonl.gz files, or - for stdin")
+    p.add_argument("--config", type=Path, help="config file (default: built-in defaults)")
+    p.add_argument("--alerts-out", type=Path, help="write alert transitions here as JSONL")
+    p.add_argument("--dead-letter", help="write rejected records here (overrides the config)")
+    p.add_argument("--quiet", action="store_true", help="no per-alert lines, summary only")
+    p.set_defaults(func=_replay)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    engine = build_engine(config)
+    dead_letter = DeadLetter(args.dead_letter or config.input.dead_letter)
+    alerts_file = args.alerts_out.open("wb") if args.alerts_out else None
+
+    def sink(transition: AlertTransition) -> None:
+        if not args.quiet:
+            print(transition.summary_line(), flush=False)
+        if alerts_file is not None:
+            alerts_file.write(transition.to_json() + b"\n")
+
+    try:
+        summary = asyncio.run(replay(args.inputs, engine, sink, dead_letter, progress_stream()))
+    except FileNotFoundError as exc:
+        print(f"watchtower: no such file: {exc.filename}", file=sys.stderr)
+        return 2
+    finally:
+        dead_letter.close()
+        if alerts_file is not None:
+            alerts_file.close()
+    print("--", *summary.lines(), sep="\n")
+    return 0
+
+
+def _add_check_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("check-config", help="validate a config file; non-zero exit when bad")
+    p.add_argument("config", type=Path)
+    p.set_defaults(func=_check_config)
+
+
+def _check_config(args: argparse.Namespace) -> int:
+    config = load_config(args.config)  # a ConfigError is reported by main()
+    levels = ", ".join(f"{lvl.name} >= {lvl.enter}" for lvl in config.levels)
+    print(f"{args.config}: OK (levels: {levels}; state: {config.state.backend})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,342 @@
+"""The config file: YAML parsed strictly into frozen dataclasses, once, at load.
+
+Unknown keys and wrong types are errors that name the key path (``levels[1].enter``), so an
+operator learns what to fix from the message alone. Durations are written ``90s``, ``5m``, ``2h``
+or ``1d`` (or a number of seconds). Secrets are ``Secret`` values whose repr is masked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin
+
+import yaml
+
+from watchtower.errors import ConfigError
+from watchtower.scoring.sentiment import SentimentConfig
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
+
+
+class Duration(float):
+    """Seconds, written in the config as ``30s``, ``5m``, ``2h``, ``1d`` or a number."""
+
+
+class Secret(str):
+    """A string never shown in a repr or a log line: ``env:NAME`` and ``file:PATH`` are resolved."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+
+def parse_duration(value: object, key: str) -> Duration:
+    if isinstance(value, bool):
+        raise ConfigError(key, "expected a duration like 30s, 5m, 2h, got a boolean")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ConfigError(key, "a duration cannot be negative")
+        return Duration(value)
+    match = _DURATION.match(str(value))
+    if not match:
+        raise ConfigError(key, f"expected a duration like 30s, 5m, 2h, got {value!r}")
+    return Duration(float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
+
+
+def resolve_secret(value: object, key: str) -> Secret:
+    if not isinstance(value, str):
+        raise ConfigError(key, "expected a string, env:NAME or file:PATH")
+    if value.startswith("env:"):
+        name = value[4:]
+        if name not in os.environ:
+            raise ConfigError(key, f"environment variable {name} is not set")
+        return Secret(os.environ[name])
+    if value.startswith("file:"):
+        try:
+            return Secret(Path(value[5:]).read_text(encoding="utf-8").strip())
+        except OSError as exc:
+            raise ConfigError(key, f"cannot read secret file: {exc.strerror}") from None
+    return Secret(value)
+
+
+# --- the sections -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    max_text_chars: int = 4000  # longer texts are refused, not truncated: they are not posts
+    dead_letter: str | None = None  # JSONL file for rejected records, with the reason
+    root_memory: Duration = Duration(48 * 3600)  # how long a mention's thread root is remembered
+    max_remembered_roots: int = 2_000_000  # cap on that memory; oldest forgotten first
+
+
+@dataclass(frozen=True)
+class StateConfig:
+    backend: Literal["memory", "redis"] = "memory"
+    redis_url: Secret | None = None  # redis://host:port/db; may hold a password, so a Secret
+    thread_ttl: Duration = Duration(48 * 3600)  # a thread idle this long (event time) is dropped
+    max_threads: int = 500_000  # store cap: the least recently active threads go first
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    # Half-lives of the decayed mention rates; the first is "short", the last "long".
+    half_lives: tuple[Duration, ...] = (Duration(300), Duration(1800), Duration(3 * 3600))
+    sparkline_bucket: Duration = Duration(600)  # width of one growth-curve bar
+    sparkline_buckets: int = 12  # bars kept per thread (fixed size state)
+    top_mentions: int = 3  # most-followed posts kept per thread for the alert
+
+
+@dataclass(frozen=True)
+class MomentumConfig:
+    big_size: int = 100  # a thread that reaches this many mentions within horizon is "big"
+    horizon: Duration = Duration(48 * 3600)  # when a snapshot's outcome is known
+    learn: bool = True  # learn from delayed outcomes online
+    min_count: int = 3  # threads smaller than this are never scored above zero
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    # off: momentum alone; boost: anger raises the score; require: calm threads never alert
+    sentiment_gate: Literal["off", "boost", "require"] = "boost"
+    min_negativity: float = 0.5  # mean P(negative) at which a thread counts as angry
+
+
+@dataclass(frozen=True)
+class LevelConfig:
+    name: str
+    enter: float  # score at or above which the level is entered
+    exit: float  # score below which (for keep_firing_for) the episode resolves
+    pending_for: Duration = Duration(0)  # the score must hold this long before firing
+    keep_firing_for: Duration = Duration(1800)  # below exit this long before resolving
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    repeat_interval: Duration = Duration(4 * 3600)  # re-notify a firing episode at most this often
+    resolve_after_quiet: Duration = Duration(2 * 3600)  # no mention this long: resolved
+    tick: Duration = Duration(60)  # how often (event time) quiet threads are checked
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8080
+    token: Secret | None = None  # bearer token for ingest and the API; null: no auth
+    max_body_bytes: int = 16 * 1024 * 1024  # larger ingest bodies get 413
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = 1883
+    topics: tuple[str, ...] = ("watchtower/mentions",)
+    client_id: str = "watchtower-1"  # stable: the broker keeps our session across restarts
+    shared_group: str | None = None  # $share/<group>/<topic>: workers split the stream
+    username: str | None = None
+    password: Secret | None = None
+    tls: bool = False
+    ca_file: str | None = None
+    alerts_topic: str | None = None  # also publish alert transitions here (JSON)
+    keepalive: int = 60
+
+
+@dataclass(frozen=True)
+class RouteConfig:
+    name: str
+    urls: tuple[Secret, ...]  # apprise URLs; they hold tokens, so never logged in full
+    brands: tuple[str, ...] = ()  # empty: any brand
+    platforms: tuple[str, ...] = ()  # empty: any platform
+    levels: tuple[str, ...] = ()  # empty: any level
+
+
+@dataclass(frozen=True)
+class NotifyConfig:
+    console: bool = True  # print each transition on stdout too
+    send_resolved: bool = True
+    retry_initial: Duration = Duration(1)  # first retry delay; doubles, with jitter
+    retry_max: Duration = Duration(300)  # cap of the retry delay
+    max_attempts: int = 12  # then the notification is dead-lettered and counted
+    routes: tuple[RouteConfig, ...] = ()
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    queue_size: int = 10_000  # mentions waiting for the engine; full: sources back off
+    batch_size: int = 256  # mentions per engine batch (one store round trip)
+    batch_wait: Duration = Duration(0.05)  # wait at most this long to fill a batch
+    shutdown_timeout: Duration = Duration(10)  # drain this long on SIGTERM, then stop anyway
+
+
+def _default_levels() -> tuple[LevelConfig, ...]:
+    return (
+        LevelConfig("watch", enter=0.5, exit=0.3),
+        LevelConfig("critical", enter=0.8, exit=0.5),
+    )
+
+
+@dataclass(frozen=True)
+class Config:
+    input: InputConfig = field(default_factory=InputConfig)
+    state: StateConfig = field(default_factory=StateConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    sentiment: SentimentConfig = field(default_factory=SentimentConfig)
+    momentum: MomentumConfig = field(default_factory=MomentumConfig)
+    scoring: ScoringConfig = field(default_factory=ScoringConfig)
+    levels: tuple[LevelConfig, ...] = field(default_factory=_default_levels)
+    alerts: AlertConfig = field(default_factory=AlertConfig)
+    http: HttpConfig = field(default_factory=HttpConfig)
+    mqtt: MqttConfig = field(default_factory=MqttConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
+
+    def __post_init__(self) -> None:
+        _check_engine(self)
+        _check_routes(self)
+
+
+def _check_routes(cfg: Config) -> None:
+    names = {level.name for level in cfg.levels}
+    seen: set[str] = set()
+    for i, route in enumerate(cfg.notify.routes):
+        if route.name in seen:
+            raise ConfigError(f"notify.routes[{i}].name", f"duplicate route {route.name!r}")
+        seen.add(route.name)
+        for j, level in enumerate(route.levels):
+            if level not in names:
+                raise ConfigError(f"notify.routes[{i}].levels[{j}]", f"no level named {level!r}")
+
+
+def _check_engine(cfg: Config) -> None:
+    if not cfg.levels:
+        raise ConfigError("levels", "at least one level is needed")
+    previous = -1.0
+    for i, level in enumerate(cfg.levels):
+        if not 0.0 <= level.exit <= level.enter <= 1.0:
+            raise ConfigError(f"levels[{i}]", "need 0 <= exit <= enter <= 1")
+        if level.enter <= previous:
+            raise ConfigError(f"levels[{i}].enter", "levels must be ordered by rising enter")
+        previous = level.enter
+    if len({level.name for level in cfg.levels}) != len(cfg.levels):
+        raise ConfigError("levels", "level names must be unique")
+    if not cfg.features.half_lives or list(cfg.features.half_lives) != sorted(
+        cfg.features.half_lives
+    ):
+        raise ConfigError("features.half_lives", "need one or more, shortest first")
+    if cfg.state.backend == "redis" and cfg.state.redis_url is None:
+        raise ConfigError("state.redis_url", "required when state.backend is redis")
+
+
+# --- the strict parser ----------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+def build(cls: type[T], data: object, key: str = "") -> T:
+    """Build dataclass ``cls`` from plain data, rejecting unknown keys and wrong types."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(key or "(top level)", "expected a mapping")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    for name in data:
+        if name not in known:
+            raise ConfigError(_join(key, str(name)), "unknown key")
+    values: dict[str, Any] = {}
+    for name, f in known.items():
+        if name in data:
+            values[name] = _convert(hints[name], data[name], _join(key, name))
+        elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError(_join(key, name), "required key is missing")
+    try:
+        return cls(**values)
+    except ConfigError as exc:
+        raise ConfigError(_join(key, exc.key), exc.reason) from None
+
+
+def _join(key: str, name: str) -> str:
+    if not key:
+        return name
+    return f"{key}{name}" if name.startswith("[") else f"{key}.{name}"
+
+
+def _convert(hint: Any, value: object, key: str) -> Any:  # noqa: PLR0911 - one case per type
+    origin = get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        (inner,) = [o for o in options if o is not type(None)]
+        return _convert(inner, value, key)
+    if origin is Literal:
+        if value not in get_args(hint):
+            choices = ", ".join(repr(c) for c in get_args(hint))
+            raise ConfigError(key, f"expected one of {choices}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(key, "expected a list")
+        item = get_args(hint)[0]
+        return tuple(_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(key, "expected a mapping")
+        item = get_args(hint)[1]
+        return {str(k): _convert(item, v, _join(key, str(k))) for k, v in value.items()}
+    if dataclasses.is_dataclass(hint):
+        return build(hint, value, key)  # type: ignore[arg-type]
+    return _convert_scalar(hint, value, key)
+
+
+def _convert_scalar(hint: Any, value: object, key: str) -> object:
+    if hint is Duration:
+        return parse_duration(value, key)
+    if hint is Secret:
+        return resolve_secret(value, key)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"expected true or false, got {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, f"expected a whole number, got {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(key, f"expected a number, got {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, f"expected a string, got {value!r}")
+        return value
+    raise ConfigError(key, f"unsupported config type {hint!r}")  # a bug in a section class
+
+
+def load_yaml(path: Path) -> object:
+    """Read a YAML file; a syntax error names the line."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError("(file)", f"cannot read {path}: {exc.strerror}") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}" if mark is not None else "unknown line"
+        raise ConfigError("(file)", f"YAML syntax error at {where}: {exc.problem}") from None
+
+
+def load_config(path: Path | None) -> Config:
+    """The whole config file, strictly: an unknown top-level key is an error too."""
+    if path is None:
+        return Config()
+    return build(Config, load_yaml(path))

@@ -1,0 +1,59 @@
+"""Twitter US Airline Sentiment (Tweets.csv, Feb 2015) to mentions.
+
+Every tweet is its own one-mention thread (the data has no reply ids); the label is the
+crowd-sourced `airline_sentiment`, the brand the airline ("US Airways" -> "us_airways").
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+
+from watchtower.convert._records import Record, author_record, mention_record
+
+FILE_NAME = "Tweets.csv"
+_TIME_FORMAT = "%Y-%m-%d %H:%M:%S %z"  # "2015-02-24 11:35:52 -0800"
+
+
+def convert(path: Path) -> Iterator[Record]:
+    """Mentions of Tweets.csv (or of the folder holding it), sorted by created_at.
+
+    A tweet id seen twice keeps its first row (the data repeats some ids with other labels).
+    """
+    if path.is_dir():
+        path = path / FILE_NAME
+    timed: list[tuple[float, Record]] = []
+    seen: set[str] = set()
+    # newline="" because texts hold quoted newlines that the csv module must see.
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            tweet_id = row["tweet_id"]
+            if tweet_id in seen:
+                continue
+            seen.add(tweet_id)
+            epoch = datetime.strptime(row["tweet_created"], _TIME_FORMAT).timestamp()
+            timed.append((epoch, _mention(row, epoch)))
+    timed.sort(key=lambda item: item[0])  # stable: ties keep file order
+    return (record for _, record in timed)
+
+
+def brand_of(airline: str) -> str:
+    """Brand key of an airline name: lower case, spaces to underscores."""
+    return airline.strip().lower().replace(" ", "_")
+
+
+def _mention(row: dict[str, str], epoch: float) -> Record:
+    handle = row["name"]
+    tweet_id = row["tweet_id"]
+    return mention_record(
+        mention_id=f"tw:{tweet_id}",
+        platform="twitter",
+        created_at=epoch,
+        text=row["text"],
+        author=author_record(handle, handle),
+        brand=brand_of(row["airline"]),
+        url=f"https://twitter.com/{handle}/status/{tweet_id}",
+        label=row["airline_sentiment"] or None,
+    )

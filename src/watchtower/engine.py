@@ -1,0 +1,225 @@
+"""The engine: mentions in, alert transitions out, in event time, with no I/O of its own.
+
+A batch is worked per thread (states loaded once, saved once with compare-and-set), yet the
+result does not depend on where batches are cut: each mention is scored right after its own
+observation, quiet checks ("ticks") fall at fixed multiples of ``alerts.tick`` of event time,
+and the batch's transitions are ordered by the input position that caused them. So a replay of
+a file and the live daemon give the same alerts for the same stream.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from watchtower.alerting.alert import AlertTransition, build_transition
+from watchtower.config import Config
+from watchtower.decide.levels import Levels
+from watchtower.errors import StoreError
+from watchtower.mention import Mention
+from watchtower.scoring.features import features
+from watchtower.scoring.momentum import MomentumModel
+from watchtower.scoring.score import score
+from watchtower.scoring.sentiment import SentimentModel
+from watchtower.state.store import Store
+from watchtower.state.thread_state import (
+    DecaySpec,
+    Observation,
+    ThreadState,
+    growth_curve,
+    new_state,
+    observe,
+)
+from watchtower.threads import resolve_roots
+
+_MAX_CAS_RETRIES = 5
+
+
+@dataclass
+class EngineStats:
+    mentions: int = 0
+    threads_created: int = 0
+    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (level, state)
+
+
+@dataclass(slots=True)
+class _Item:
+    position: int  # global input position: orders the batch's transitions
+    mention: Mention
+    negativity: float
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        sentiment: SentimentModel,
+        momentum: MomentumModel | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.sentiment = sentiment
+        self.momentum = momentum or MomentumModel(
+            config.momentum.big_size, config.momentum.min_count
+        )
+        f = config.features
+        self.spec = DecaySpec.from_half_lives(
+            f.half_lives, f.sparkline_bucket, f.sparkline_buckets, f.top_mentions
+        )
+        self.levels = Levels(config.levels, config.alerts)
+        self.stats = EngineStats()
+        self.watermark: float | None = None  # the latest event time seen
+        self._next_tick: float | None = None
+        self._position = 0
+
+    async def process(self, mentions: Sequence[Mention]) -> list[AlertTransition]:
+        """Fold a batch into the state; return its transitions in causal order."""
+        if not mentions:
+            return []
+        roots = await resolve_roots(mentions, self.store)
+        by_thread: dict[str, list[_Item]] = {}
+        for mention, root in zip(mentions, roots, strict=True):
+            by_thread.setdefault(root, []).append(
+                _Item(self._position, mention, self._sentiment(mention))
+            )
+            self._position += 1
+        ticks = self._ticks_for(mentions)
+        self.stats.mentions += len(mentions)
+        return await self._run(by_thread, ticks)
+
+    async def advance(self, now: float) -> list[AlertTransition]:
+        """Let event time pass with no mention (live: driven by the clock when idle)."""
+        if self.watermark is not None and now <= self.watermark:
+            return []
+        self.watermark = now
+        ticks = self._due_ticks(now, self._position)
+        return await self._run({}, ticks) if ticks else []
+
+    async def _run(
+        self, by_thread: dict[str, list[_Item]], ticks: list[tuple[float, int]]
+    ) -> list[AlertTransition]:
+        pending = set(by_thread)
+        if ticks:
+            await self.store.expire(ticks[-1][0])
+            pending.update(await self.store.active_threads())
+        results: dict[str, list[tuple[int, AlertTransition]]] = {}
+        for _ in range(_MAX_CAS_RETRIES):
+            states = await self.store.load(sorted(pending))
+            worked = {
+                tid: self._run_thread(tid, states.get(tid), by_thread.get(tid, []), ticks)
+                for tid in sorted(pending)
+            }
+            conflicts = await self.store.save(s for s, _ in worked.values() if s is not None)
+            for tid, (_, done) in worked.items():
+                if tid not in conflicts:
+                    results[tid] = done
+            pending = set(conflicts)
+            if not pending:
+                break
+        else:
+            raise StoreError(f"threads kept changing under us: {sorted(pending)[:5]}")
+        ordered = sorted(
+            (pair for pairs in results.values() for pair in pairs),
+            key=lambda pair: (pair[0], pair[1].thread_id),
+        )
+        transitions = [transition for _, transition in ordered]
+        for t in transitions:
+            self.stats.transitions[(t.level, t.state)] += 1
+        return transitions
+
+    def _run_thread(
+        self,
+        tid: str,
+        state: ThreadState | None,
+        items: list[_Item],
+        ticks: list[tuple[float, int]],
+    ) -> tuple[ThreadState | None, list[tuple[int, AlertTransition]]]:
+        out: list[tuple[int, AlertTransition]] = []
+        tick_index = 0
+        for item in items:
+            while tick_index < len(ticks) and ticks[tick_index][1] <= item.position:
+                at, position = ticks[tick_index]
+                self._check(state, at, 2 * position, out, tick=True)
+                tick_index += 1
+            state = self._observe(tid, state, item)
+            self._check(state, state.last_seen, 2 * item.position + 1, out)
+        for at, position in ticks[tick_index:]:
+            self._check(state, at, 2 * position, out, tick=True)
+        return state, out
+
+    def _observe(self, tid: str, state: ThreadState | None, item: _Item) -> ThreadState:
+        m = item.mention
+        if state is None:
+            state = new_state(tid, m.created_at, self.spec)
+            state.brand, state.platform = m.brand, m.platform
+            self.stats.threads_created += 1
+        if state.url is None and m.id == tid:
+            state.url = m.url
+        handle = m.author.handle if m.author else None
+        author_id = m.author.id if m.author else None
+        obs = Observation(
+            m.created_at, m.id, author_id, m.followers, item.negativity, handle, m.url, m.text
+        )
+        observe(state, obs, self.spec)
+        return state
+
+    def _check(
+        self,
+        state: ThreadState | None,
+        now: float,
+        order: int,
+        out: list[tuple[int, AlertTransition]],
+        tick: bool = False,
+    ) -> None:
+        """Score the thread at ``now`` and let the levels decide; ``order`` sorts the output.
+
+        A tick looks only at open episodes: a thread resolved earlier in this batch is skipped
+        just as it would be had the batch been cut there.
+        """
+        if state is None:
+            return
+        episode = state.episode
+        if tick and episode.id is None:
+            return
+        if episode.id is None and state.count < self.config.momentum.min_count:
+            return  # cold threads cannot reach a level: skip the scoring work
+        f = features(state, now, self.spec)
+        s = score(f, self.momentum.predict(f), self.config.scoring)
+        decision = self.levels.decide(
+            episode, state.thread_id, now, s.value, state.last_seen, can_rise=not tick
+        )
+        if decision is not None:
+            curve = growth_curve(state, now, self.spec)
+            transition = build_transition(decision, state, f, s, now, curve, self.config)
+            out.append((order, transition))
+
+    def _sentiment(self, mention: Mention) -> float:
+        """Score, then (replays with labels) learn: never the other way round."""
+        negativity = self.sentiment.negativity(mention.text)
+        if mention.label is not None and self.config.sentiment.learn:
+            self.sentiment.learn(mention.text, mention.label)
+        return negativity
+
+    def _ticks_for(self, mentions: Sequence[Mention]) -> list[tuple[float, int]]:
+        """The quiet checks that fall inside this batch, each with the position it precedes."""
+        ticks: list[tuple[float, int]] = []
+        position = self._position - len(mentions)
+        for offset, mention in enumerate(mentions):
+            at = mention.created_at
+            if self.watermark is None or at > self.watermark:
+                ticks.extend(self._due_ticks(at, position + offset))
+                self.watermark = at
+        return ticks
+
+    def _due_ticks(self, now: float, position: int) -> list[tuple[float, int]]:
+        step = self.config.alerts.tick
+        if self._next_tick is None:
+            self._next_tick = (now // step + 1) * step
+            return []
+        due = []
+        while self._next_tick <= now:
+            due.append((self._next_tick, position))
+            self._next_tick += step
+        return due

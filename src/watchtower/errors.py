@@ -1,0 +1,31 @@
+"""Watchtower's small exception hierarchy: each names what is wrong and where."""
+
+
+class WatchtowerError(Exception):
+    """Base of every error watchtower raises on purpose."""
+
+
+class ConfigError(WatchtowerError):
+    """A bad config value; ``key`` is its dotted path (``levels[1].enter``)."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+class InvalidMention(WatchtowerError):
+    """A record that is not a valid mention; ``field`` names the offending field."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class NotifyError(WatchtowerError):
+    """A notification that cannot be delivered as configured (e.g. an unknown route)."""
+
+
+class StoreError(WatchtowerError):
+    """The state store could not complete an update (e.g. endless compare-and-set conflicts)."""

@@ -1,0 +1,60 @@
+"""Every Prometheus metric watchtower exports, on a registry per daemon instance.
+
+A registry per instance (not the global one) lets tests run several daemons in one process and
+keeps reloads from registering a metric twice.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.mentions_received = Counter(
+            "watchtower_mentions_received", "Records received", ["source"], registry=r
+        )
+        self.mentions_accepted = Counter(
+            "watchtower_mentions_accepted", "Mentions decoded and queued", ["source"], registry=r
+        )
+        self.mentions_rejected = Counter(
+            "watchtower_mentions_rejected",
+            "Records refused, by source and the field at fault",
+            ["source", "reason"],
+            registry=r,
+        )
+        self.queue_depth = Gauge("watchtower_queue_depth", "Mentions waiting", registry=r)
+        self.processing_seconds = Histogram(
+            "watchtower_processing_seconds",
+            "From a mention's arrival to its decision",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=r,
+        )
+        self.active_threads = Gauge("watchtower_active_threads", "Threads held", registry=r)
+        self.alert_transitions = Counter(
+            "watchtower_alert_transitions", "Alert transitions", ["level", "state"], registry=r
+        )
+        self.notifications_sent = Counter(
+            "watchtower_notifications_sent", "Notifications delivered", ["route"], registry=r
+        )
+        self.notifications_failed = Counter(
+            "watchtower_notifications_failed",
+            "Notification attempts that failed",
+            ["route", "final"],
+            registry=r,
+        )
+        self.notifications_pending = Gauge(
+            "watchtower_notifications_pending",
+            "Notifications not yet delivered",
+            ["route"],
+            registry=r,
+        )
+        self.config_reload_success = Gauge(
+            "watchtower_config_last_reload_successful", "1 if the last reload worked", registry=r
+        )
+        self.config_reload_time = Gauge(
+            "watchtower_config_last_reload_success_timestamp_seconds",
+            "When the config was last loaded successfully",
+            registry=r,
+        )

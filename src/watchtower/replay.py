@@ -1,0 +1,99 @@
+"""``watchtower replay``: a file of mentions through the same engine the daemon runs."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from watchtower.alerting.alert import AlertTransition
+from watchtower.deadletter import DeadLetter
+from watchtower.engine import Engine
+from watchtower.errors import InvalidMention
+from watchtower.mention import Mention, decode
+from watchtower.sources.files import read_lines
+
+BATCH_SIZE = 512  # replays cut batches here; the results do not depend on it
+
+
+@dataclass
+class ReplaySummary:
+    mentions: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+    threads: int = 0
+    transitions: dict[str, int] = field(default_factory=dict)  # "level/state" -> count
+    open_episodes: int = 0
+    seconds: float = 0.0
+
+    def lines(self) -> list[str]:
+        rate = self.mentions / self.seconds if self.seconds > 0 else 0.0
+        rejected = sum(self.rejected.values())
+        by_field = ", ".join(f"{k}: {v}" for k, v in sorted(self.rejected.items()))
+        alerts = ", ".join(f"{k}: {v}" for k, v in sorted(self.transitions.items())) or "none"
+        return [
+            f"mentions: {self.mentions} accepted, {rejected} rejected"
+            + (f" ({by_field})" if by_field else ""),
+            f"threads: {self.threads}, open alert episodes at end: {self.open_episodes}",
+            f"alert transitions: {alerts}",
+            f"speed: {rate:,.0f} mentions/s over {self.seconds:.1f} s",
+        ]
+
+
+AlertSink = Callable[[AlertTransition], None]
+
+
+async def replay(
+    paths: Iterable[str],
+    engine: Engine,
+    sink: AlertSink,
+    dead_letter: DeadLetter,
+    progress: TextIO | None = None,
+) -> ReplaySummary:
+    started = time.perf_counter()
+    max_chars = engine.config.input.max_text_chars
+    batch: list[Mention] = []
+    shown = started
+    for path in paths:
+        for number, line in read_lines(path):
+            try:
+                batch.append(decode(line, max_chars))
+            except InvalidMention as error:
+                dead_letter.reject(path, f"line {number}", error, line)
+                continue
+            if len(batch) >= BATCH_SIZE:
+                for transition in await engine.process(batch):
+                    sink(transition)
+                batch = []
+                if progress is not None and time.perf_counter() - shown > 0.5:
+                    shown = time.perf_counter()
+                    _show_progress(progress, engine, shown - started)
+    for transition in await engine.process(batch):
+        sink(transition)
+    if progress is not None:
+        progress.write("\n")
+    return await _summary(engine, dead_letter, time.perf_counter() - started)
+
+
+def _show_progress(out: TextIO, engine: Engine, seconds: float) -> None:
+    n = engine.stats.mentions
+    out.write(f"\r{n:,} mentions, {n / seconds:,.0f}/s ")
+    out.flush()
+
+
+async def _summary(engine: Engine, dead_letter: DeadLetter, seconds: float) -> ReplaySummary:
+    transitions = {f"{lvl}/{st}": n for (lvl, st), n in engine.stats.transitions.items()}
+    return ReplaySummary(
+        mentions=engine.stats.mentions,
+        rejected=dict(dead_letter.counts),
+        threads=engine.stats.threads_created,
+        transitions=transitions,
+        open_episodes=len(await engine.store.active_threads()),
+        seconds=seconds,
+    )
+
+
+def progress_stream() -> TextIO | None:
+    """A progress line on stderr only when a person is watching it."""
+    return sys.stderr if sys.stderr.isatty() else None

@@ -1,0 +1,28 @@
+"""One number per thread from momentum and anger, and the reasons behind it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from watchtower.config import ScoringConfig
+from watchtower.scoring.features import Features
+
+_CALM_WEIGHT = 0.6  # in "boost" mode a calm thread keeps this share of its momentum
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    value: float  # what the levels' thresholds compare against, 0..1
+    momentum: float  # P(the thread becomes big)
+    anger: float  # 0..1: mean negativity relative to the configured minimum
+
+
+def score(f: Features, momentum: float, cfg: ScoringConfig) -> Score:
+    anger = min(1.0, f.negativity / cfg.min_negativity) if cfg.min_negativity > 0 else 1.0
+    if cfg.sentiment_gate == "off":
+        value = momentum
+    elif cfg.sentiment_gate == "boost":
+        value = momentum * (_CALM_WEIGHT + (1.0 - _CALM_WEIGHT) * anger)
+    else:  # require: only angry threads alert
+        value = momentum if f.negativity >= cfg.min_negativity else 0.0
+    return Score(value=value, momentum=momentum, anger=anger)

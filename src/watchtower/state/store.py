@@ -1,0 +1,40 @@
+"""The one interface every state backend implements, with the same results.
+
+The engine loads the states a batch touches, updates them in Python, and saves them back with a
+compare-and-set on ``version``: a backend shared by several workers reports the threads another
+worker changed meanwhile, and the engine redoes just those. So the update maths lives in one
+place (thread_state.py) and every backend gives the same alerts for the same stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Protocol
+
+from watchtower.state.thread_state import ThreadState
+
+
+class Store(Protocol):
+    async def load(self, thread_ids: Iterable[str]) -> dict[str, ThreadState]:
+        """The states that exist among ``thread_ids``; absent ones are new threads."""
+
+    async def save(self, states: Iterable[ThreadState]) -> list[str]:
+        """Store states whose ``version`` still matches (then bump it); return the conflicts."""
+
+    async def lookup_roots(self, mention_ids: Iterable[str]) -> dict[str, str]:
+        """Thread roots remembered for these mentions."""
+
+    async def remember_roots(self, roots: Mapping[str, str], now: float) -> None:
+        """Remember mention -> root, for root_memory of event time from ``now``."""
+
+    async def active_threads(self) -> list[str]:
+        """Threads with an open alert episode (they are checked on every tick)."""
+
+    async def expire(self, now: float) -> int:
+        """Drop threads idle past their TTL as of event time ``now``; return how many."""
+
+    async def thread_count(self) -> int:
+        """Threads currently held."""
+
+    async def close(self) -> None:
+        """Release connections; calling it twice is harmless."""

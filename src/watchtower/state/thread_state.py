@@ -1,0 +1,200 @@
+"""A thread's state: small, fixed size, updated one mention at a time in event time.
+
+Decayed rates follow r <- r * exp(-dt / tau) + 1 with tau = half_life / ln 2, so r / tau is the
+current mentions-per-second estimate on irregular timestamps. A mention older than the state
+(out of order) adds its already-decayed weight instead of rewinding time.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+
+_SKETCH_SIZE = 32  # k of the k-minimum-values author sketch: ~18% error, fixed 32 ints
+_HASH_SPACE = 2**32
+
+
+@dataclass(slots=True)
+class TopMention:
+    followers: int
+    id: str
+    handle: str | None
+    url: str | None
+    text: str
+
+
+@dataclass(slots=True)
+class Episode:
+    """The alert episode of a thread: at most one open at a time."""
+
+    id: str | None = None  # set while firing
+    level: str | None = None
+    started: float = 0.0
+    level_since: float = 0.0
+    last_notified: float = 0.0
+    notifications: int = 0  # transitions sent in this episode (idempotency sequence)
+    pending_level: str | None = None  # a level whose threshold holds but not yet long enough
+    pending_since: float = 0.0
+    below_since: float | None = None  # since when the score is below the exit threshold
+    peak_score: float = 0.0
+    peak_level: str | None = None  # the highest level reached: resolves go where pages went
+
+
+@dataclass(slots=True)
+class Observation:
+    """What the state keeps of one mention."""
+
+    at: float
+    mention_id: str
+    author_id: str | None
+    followers: int
+    negativity: float
+    handle: str | None = None
+    url: str | None = None
+    text: str = ""
+
+
+@dataclass(slots=True)
+class ThreadState:
+    thread_id: str
+    first_seen: float
+    last_seen: float
+    version: int = 0  # bumped on every save: compare-and-set between workers
+    count: int = 0
+    rates: list[float] = field(default_factory=list)  # one per half-life, as of last_seen
+    reach: float = 0.0  # decayed sum of log1p(followers), long half-life
+    max_followers: int = 0
+    negativity_sum: float = 0.0  # decayed, long half-life
+    negativity_weight: float = 0.0
+    author_sketch: list[int] = field(default_factory=list)  # k smallest author hashes
+    buckets: list[int] = field(default_factory=list)  # growth curve, newest last
+    bucket_start: float = 0.0  # start of the newest bucket
+    top: list[TopMention] = field(default_factory=list)
+    brand: str | None = None
+    platform: str | None = None
+    url: str | None = None  # the root's link where known
+    episode: Episode = field(default_factory=Episode)
+
+
+@dataclass(frozen=True, slots=True)
+class DecaySpec:
+    """The constants an update needs, derived once from the config."""
+
+    taus: tuple[float, ...]  # seconds, one per half-life
+    bucket_width: float
+    bucket_count: int
+    top_size: int
+
+    @classmethod
+    def from_half_lives(
+        cls, half_lives: tuple[float, ...], bucket_width: float, bucket_count: int, top_size: int
+    ) -> DecaySpec:
+        return cls(tuple(h / math.log(2) for h in half_lives), bucket_width, bucket_count, top_size)
+
+    @property
+    def long_tau(self) -> float:
+        return self.taus[-1]
+
+
+def new_state(thread_id: str, at: float, spec: DecaySpec) -> ThreadState:
+    start = at - at % spec.bucket_width
+    return ThreadState(
+        thread_id=thread_id,
+        first_seen=at,
+        last_seen=at,
+        rates=[0.0] * len(spec.taus),
+        buckets=[0] * spec.bucket_count,
+        bucket_start=start,
+    )
+
+
+def observe(state: ThreadState, obs: Observation, spec: DecaySpec) -> None:
+    """Fold one mention into the state, in place."""
+    dt = obs.at - state.last_seen
+    if dt >= 0:
+        rates = state.rates
+        for i, tau in enumerate(spec.taus):
+            rates[i] = rates[i] * math.exp(-dt / tau) + 1.0
+        keep = math.exp(-dt / spec.long_tau)
+        state.reach *= keep
+        state.negativity_sum *= keep
+        state.negativity_weight *= keep
+        weight = 1.0
+        state.last_seen = obs.at
+    else:  # late mention: add its weight as decayed to the state's time
+        for i, tau in enumerate(spec.taus):
+            state.rates[i] += math.exp(dt / tau)
+        weight = math.exp(dt / spec.long_tau)
+    state.first_seen = min(state.first_seen, obs.at)
+    state.count += 1
+    state.reach += weight * math.log1p(obs.followers)
+    state.max_followers = max(state.max_followers, obs.followers)
+    state.negativity_sum += weight * obs.negativity
+    state.negativity_weight += weight
+    _add_author(state.author_sketch, obs.author_id or obs.mention_id)
+    _add_to_buckets(state, obs.at, spec)
+    _add_top(state, obs, spec.top_size)
+
+
+def decayed_rates(state: ThreadState, now: float, spec: DecaySpec) -> list[float]:
+    """Mentions per second at each half-life, as of ``now``."""
+    dt = max(0.0, now - state.last_seen)
+    return [r * math.exp(-dt / tau) / tau for r, tau in zip(state.rates, spec.taus, strict=True)]
+
+
+def unique_authors(state: ThreadState) -> float:
+    """Distinct authors: exact below the sketch size, a KMV estimate above it."""
+    sketch = state.author_sketch
+    if len(sketch) < _SKETCH_SIZE:
+        return float(len(sketch))
+    return (_SKETCH_SIZE - 1) * _HASH_SPACE / (sketch[-1] + 1)
+
+
+def mean_negativity(state: ThreadState) -> float:
+    if state.negativity_weight <= 0:
+        return 0.0
+    return state.negativity_sum / state.negativity_weight
+
+
+def growth_curve(state: ThreadState, now: float, spec: DecaySpec) -> list[int]:
+    """The bucket counts shifted so the last one is the bucket holding ``now``."""
+    shift = int((now - state.bucket_start) // spec.bucket_width)
+    if shift <= 0:
+        return list(state.buckets)
+    if shift >= spec.bucket_count:
+        return [0] * spec.bucket_count
+    return state.buckets[shift:] + [0] * shift
+
+
+def _add_author(sketch: list[int], author: str) -> None:
+    value = zlib.crc32(author.encode())
+    if value in sketch:
+        return
+    if len(sketch) < _SKETCH_SIZE:
+        sketch.append(value)
+        sketch.sort()
+    elif value < sketch[-1]:
+        sketch[-1] = value
+        sketch.sort()
+
+
+def _add_to_buckets(state: ThreadState, at: float, spec: DecaySpec) -> None:
+    shift = int((at - state.bucket_start) // spec.bucket_width)
+    if shift > 0:
+        state.buckets = growth_curve(state, at, spec)
+        state.bucket_start += shift * spec.bucket_width
+        shift = 0
+    index = spec.bucket_count - 1 + shift
+    if index >= 0:  # a late mention older than the whole curve is counted but not drawn
+        state.buckets[index] += 1
+
+
+def _add_top(state: ThreadState, obs: Observation, size: int) -> None:
+    top = state.top
+    if len(top) >= size and obs.followers <= top[-1].followers:
+        return
+    text = obs.text if len(obs.text) <= 280 else obs.text[:277] + "..."
+    top.append(TopMention(obs.followers, obs.mention_id, obs.handle, obs.url, text))
+    top.sort(key=lambda m: (-m.followers, m.id))
+    del top[size:]

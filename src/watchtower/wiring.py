@@ -1,0 +1,26 @@
+"""The one place that picks implementations from the config and wires the stages together."""
+
+from __future__ import annotations
+
+from watchtower.config import Config
+from watchtower.engine import Engine
+from watchtower.scoring.sentiment import SentimentModel
+from watchtower.state.memory import MemoryStore
+from watchtower.state.store import Store
+
+
+def build_store(config: Config) -> Store:
+    if config.state.backend == "redis":
+        from watchtower.state.redis_store import RedisStore  # noqa: PLC0415 - optional backend
+
+        return RedisStore.from_config(config)
+    return MemoryStore(
+        thread_ttl=config.state.thread_ttl,
+        max_threads=config.state.max_threads,
+        root_memory=config.input.root_memory,
+        max_roots=config.input.max_remembered_roots,
+    )
+
+
+def build_engine(config: Config, store: Store | None = None) -> Engine:
+    return Engine(config, store or build_store(config), SentimentModel(config.sentiment))

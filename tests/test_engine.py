@@ -1,0 +1,74 @@
+"""The engine end to end on hand-made streams: alerts, gating, batch invariance, bounds."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from watchtower.alerting.alert import AlertTransition
+from watchtower.config import Config, ScoringConfig
+from watchtower.mention import from_dict
+from watchtower.wiring import build_engine
+
+from streams import T0, burst, chatter, stream
+
+ANGRY = "@acme you lost my bag again, worst airline ever, furious and disgusted"
+HAPPY = "@acme what a lovely surprise, thank you so much, best crew ever"
+
+
+async def run(
+    records: list[dict[str, Any]], config: Config, batch: int = 64
+) -> list[AlertTransition]:
+    engine = build_engine(config)
+    mentions = [from_dict(r, 4000) for r in records]
+    out: list[AlertTransition] = []
+    for i in range(0, len(mentions), batch):
+        out += await engine.process(mentions[i : i + batch])
+    return out
+
+
+def angry_burst() -> list[dict[str, Any]]:
+    # 300 reposts, one every 10 s: a thread on its way to being big, among slow chatter
+    return stream(burst("r1", 600, 300, 10, ANGRY), chatter(200, 60))
+
+
+async def test_burst_fires_escalates_and_resolves_when_quiet() -> None:
+    later = {**chatter(1, 0)[0], "id": "late", "created_at": T0 + 5 * 3600}  # time moves on
+    records = [*angry_burst(), later]
+    transitions = await run(records, Config())
+    states = [(t.thread_id, t.state, t.level) for t in transitions]
+    assert states[0] == ("r1", "firing", "watch")
+    assert ("r1", "escalated", "critical") in states
+    assert states[-1] == ("r1", "resolved", "critical")
+    assert {t.thread_id for t in transitions} == {"r1"}  # the chatter stays quiet
+    first = transitions[0]
+    assert first.at < T0 + 600 + 300 * 10  # caught while still growing
+    assert first.top_mentions[0]["followers"] == 50_000
+    assert first.url == "https://example.social/r1"
+    assert first.explanation["negativity"] > 0.5
+    assert "P(big)" in first.explanation["crossed"][0]
+
+
+async def test_alert_output_does_not_depend_on_batch_boundaries() -> None:
+    records = angry_burst()
+    outputs = [
+        [t.to_json() for t in await run(records, Config(), batch=size)] for size in (1, 7, 500)
+    ]
+    assert outputs[0]
+    assert outputs[0] == outputs[1] == outputs[2]
+
+
+async def test_sentiment_gate_require_silences_happy_threads() -> None:
+    records = stream(burst("r2", 600, 300, 10, HAPPY), chatter(50, 60))
+    require = dataclasses.replace(Config(), scoring=ScoringConfig(sentiment_gate="require"))
+    off = dataclasses.replace(Config(), scoring=ScoringConfig(sentiment_gate="off"))
+    assert await run(records, require) == []
+    assert [t.thread_id for t in await run(records, off)][:1] == ["r2"]
+
+
+async def test_store_stays_bounded() -> None:
+    config = Config()
+    config = dataclasses.replace(config, state=dataclasses.replace(config.state, max_threads=50))
+    engine = build_engine(config)
+    await engine.process([from_dict(r, 4000) for r in chatter(500, 1)])
+    assert await engine.store.thread_count() == 50
