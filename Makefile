@@ -26,6 +26,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 pytest: $(STAMP)
+	bash scripts/ensure-servers.sh
 	$(BIN)/pytest
 
 bench: $(STAMP)

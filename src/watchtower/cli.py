@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from watchtower.alerting.alert import AlertTransition
+from watchtower.alerting.notify_test import add_notify_test_command
 from watchtower.config import load_config
 from watchtower.convert import add_convert_command
 from watchtower.deadletter import DeadLetter
@@ -43,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_check_config(sub)
     add_generate_command(sub)
     add_convert_command(sub)
+    add_notify_test_command(sub)
     return parser
 
 

@@ -69,16 +69,18 @@ class MemoryStore:
         return sorted(self._active)
 
     async def expire(self, now: float) -> int:
+        """Drop idle threads from the front (least recently active first), but never one with
+        an open episode: it must live to resolve."""
         threads = self._threads
-        dropped = 0
-        while threads:
-            tid, state = next(iter(threads.items()))
+        idle = []
+        for tid, state in threads.items():
             if state.last_seen + self._thread_ttl > now:
                 break
-            threads.popitem(last=False)
-            self._active.discard(tid)
-            dropped += 1
-        return dropped
+            if tid not in self._active:
+                idle.append(tid)
+        for tid in idle:
+            del threads[tid]
+        return len(idle)
 
     async def thread_count(self) -> int:
         return len(self._threads)

@@ -1,0 +1,25 @@
+#!/bin/sh
+# Make sure redis-server and mosquitto exist: the tests start their own on free loopback ports.
+# Idempotent: does nothing when both are installed; installs them with apt when root; otherwise
+# says what to install and fails, so `make test` stops with a clear reason.
+set -eu
+
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/local/sbin/$1" ]; }
+
+missing=""
+have redis-server || missing="$missing redis-server"
+have mosquitto || missing="$missing mosquitto"
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update
+    # shellcheck disable=SC2086 # word splitting of the package list is intended
+    apt-get install -y $missing
+    # Debian starts the packaged services on their standard ports; tests never use those.
+    exit 0
+fi
+
+echo "ensure-servers: missing:$missing" >&2
+echo "install them, e.g.: sudo apt-get install -y$missing (or brew install redis mosquitto)" >&2
+exit 1

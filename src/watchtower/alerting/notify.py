@@ -1,0 +1,164 @@
+"""Send one rendered message to one route's apprise URLs; the only module that imports apprise.
+
+Each URL gets its own apprise object, so a result maps to exactly one URL: the outbox records
+which URLs of a route already took a message and a retry only goes to the others (a chat that
+accepted the alert never sees it twice because the pager next to it was down). Apprise URLs
+carry tokens, so a URL only ever leaves this module through ``redact``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import logging
+import re
+import warnings
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import apprise
+from apprise.plugins import N_MGR
+
+from watchtower.alerting.alert import AlertTransition
+from watchtower.alerting.message import Message
+from watchtower.config import RouteConfig
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT = 30.0  # seconds for one route's call; the outbox lease must be longer
+# The service refused this message or these credentials: sending it again will not help.
+# 408 (timeout), 425 (too early) and 429 (rate limited) are worth another try.
+_RETRYABLE_4XX = frozenset({408, 425, 429})
+_HTTP_ERROR = re.compile(r"error=(\d{3})\b")
+
+
+@dataclass(frozen=True)
+class UrlResult:
+    url: str  # redacted
+    digest: str  # stable short id of the URL, safe to store
+    ok: bool
+    retryable: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class SendResult:
+    urls: tuple[UrlResult, ...]
+
+    @property
+    def ok(self) -> bool:
+        return all(u.ok for u in self.urls)
+
+    @property
+    def retryable(self) -> bool:
+        """A retry can help: some URL failed for a reason that may pass."""
+        return any(u.retryable for u in self.urls if not u.ok)
+
+    @property
+    def delivered(self) -> tuple[str, ...]:
+        return tuple(u.digest for u in self.urls if u.ok)
+
+    def describe(self) -> str:
+        """One log-safe line: each URL redacted with its outcome."""
+        return ", ".join(f"{u.url} {'ok' if u.ok else u.detail}" for u in self.urls)
+
+
+def redact(url: str) -> str:
+    """Scheme and host (when it is a host name, not a token), the rest masked.
+
+    ``json://user:pw@hooks.example.com:8080/x?k=v`` -> ``json://hooks.example.com:8080/***``;
+    ``pagerduty://KEY@TOKEN`` -> ``pagerduty://***`` (there the host part is a credential).
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return "***"
+    scheme = parts.scheme or "?"
+    if not _looks_like_host(host):
+        return f"{scheme}://***"
+    where = f"{host}:{port}" if port else host
+    rest = parts.username or parts.path.strip("/") or parts.query or parts.fragment
+    return f"{scheme}://{where}/***" if rest else f"{scheme}://{where}"
+
+
+def digest(url: str) -> str:
+    """A short, stable, non-reversible id of a URL (the outbox stores it, never the URL)."""
+    return hashlib.sha256(url.encode()).hexdigest()[:16]
+
+
+async def send(
+    route: RouteConfig,
+    message: Message,
+    skip: Collection[str] = (),
+    within: float = SEND_TIMEOUT,
+) -> SendResult:
+    """Deliver to every URL of ``route`` whose digest is not in ``skip``, concurrently.
+
+    ``within`` bounds the call (seconds): apprise reports an unfinished URL as a timeout.
+    """
+    urls = [str(url) for url in route.urls if digest(url) not in skip]
+    results = await asyncio.gather(*(_send_one(url, message, within) for url in urls))
+    return SendResult(tuple(results))
+
+
+def print_console(transition: AlertTransition) -> None:
+    """The console "route": one summary line per transition on stdout."""
+    print(transition.summary_line(), flush=True)
+
+
+@functools.cache
+def _load_plugins() -> None:
+    """Load apprise's plugins once, up front, quietly.
+
+    Its e-mail plugin imports the stdlib ``imghdr``, which warns (deprecated in 3.11) on import;
+    that is apprise's business, and must not turn into an error under ``-W error``.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "'imghdr' is deprecated", DeprecationWarning)
+        N_MGR.load_modules()  # type: ignore[no-untyped-call]  # apprise leaves it untyped
+
+
+async def _send_one(url: str, message: Message, within: float) -> UrlResult:
+    shown, key = redact(url), digest(url)
+    _load_plugins()
+    apobj = apprise.Apprise()
+    if not apobj.add(url):
+        return UrlResult(shown, key, ok=False, retryable=False, detail="not a valid apprise URL")
+    with await apobj.async_notify(
+        body=message.body,
+        title=message.title,
+        notify_type=apprise.NotifyType(message.notify_type),
+        body_format=apprise.NotifyFormat.MARKDOWN,
+        timeout=within,
+    ) as result:
+        if result.status == apprise.AppriseResultStatus.SUCCESS:
+            return UrlResult(shown, key, ok=True, retryable=False, detail="ok")
+        if result.status == apprise.AppriseResultStatus.TIMEOUT:
+            return UrlResult(shown, key, ok=False, retryable=True, detail="timeout")
+        lines = [entry.message for entry in result.logs()]
+    code = _http_status(lines)
+    if code is None:  # no answer at all: refused, reset, DNS; worth another try
+        broken = any("connection" in line.lower() for line in lines)
+        detail = "connection error" if broken else "failed"
+        return UrlResult(shown, key, ok=False, retryable=True, detail=detail)
+    retryable = code >= 500 or code in _RETRYABLE_4XX or code < 400
+    return UrlResult(shown, key, ok=False, retryable=retryable, detail=f"HTTP {code}")
+
+
+def _http_status(lines: Iterable[str]) -> int | None:
+    """The last HTTP status apprise plugins log on failure (``... error=503.``), if any."""
+    code = None
+    for line in lines:
+        match = _HTTP_ERROR.search(line)
+        if match:
+            code = int(match.group(1))
+    return code
+
+
+def _looks_like_host(host: str) -> bool:
+    # Many apprise schemes put a token where a host goes (pagerduty://KEY@TOKEN); real hosts
+    # have a dot, are an IP (v6 has colons) or are localhost.
+    return bool(host) and ("." in host or ":" in host or host == "localhost")

@@ -1,0 +1,289 @@
+"""Delivery: the outbox between alert transitions and the people who must hear of them.
+
+Like Alertmanager's notify pipeline: record -> (dedup) -> send with retries -> mark done.
+
+- ``submit`` records each transition once per matching route *before* anything is sent; an
+  entry whose (transition key, route) was seen before is ignored, so a transition submitted
+  again after a restart, or by a second worker, is not queued twice.
+- ``run`` claims due entries (a lease: no other worker gets them meanwhile), sends each to its
+  route's URLs and marks it done, or reschedules it with jittered, capped exponential backoff;
+  after ``max_attempts`` (or at once, for a failure a retry cannot fix) it is dead-lettered:
+  counted in ``notifications_failed{final="true"}`` and logged.
+- Acks and silences are checked when an entry is about to go out (silence.py says what they hold
+  back), so they also stop what is already queued.
+
+Delivery is at least once per (transition, route) only in one case: a worker that dies in the
+middle of an HTTP call leaves its lease to expire, and the entry is sent again. Everything else
+(restarts, retries, several workers) sends each pair once; a route's URLs that took a message
+are recorded, so a retry goes only to the ones that failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import replace
+from itertools import islice
+from typing import Any
+
+from watchtower.alerting.alert import AlertTransition
+from watchtower.alerting.message import render
+from watchtower.alerting.notify import SEND_TIMEOUT, SendResult, print_console, send
+from watchtower.alerting.outbox_store import (
+    Entry,
+    Lease,
+    MemoryOutboxStore,
+    OutboxStore,
+)
+from watchtower.alerting.routes import match_routes
+from watchtower.alerting.silence import suppressed
+from watchtower.clock import Clock
+from watchtower.config import Config
+from watchtower.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+LEASE = 4 * SEND_TIMEOUT  # a claimed entry is another worker's again after this (seconds)
+BATCH = 32  # entries claimed and sent concurrently per round
+POLL = 5.0  # idle re-check (seconds): entries other workers recorded, leases that ended
+RECENT = 500  # transitions kept for GET /v1/alerts
+ERROR_PAUSE = 5.0  # after the store itself failed (seconds)
+
+
+def backoff(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
+    """Delay before retry number ``attempt`` (1-based): initial doubling to cap, jittered.
+
+    The jitter draws from the upper half of the step, so retries of many entries that failed
+    together spread out, yet none comes back sooner than half the planned delay.
+    """
+    step = min(cap, initial * 2.0 ** min(attempt - 1, 60))
+    return rng.uniform(step / 2, step)
+
+
+class Delivery:
+    def __init__(
+        self,
+        config: Config,
+        store: OutboxStore,
+        metrics: Metrics,
+        clock: Clock,
+        *,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._clock = clock
+        self._rng = rng or random.Random()
+        self._wake = asyncio.Event()
+        self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
+        self.reload(config)
+
+    def reload(self, config: Config) -> None:
+        """New routes and retry settings; queued entries stay and go to the new routes."""
+        self._config = config
+        self._routes = {route.name: route for route in config.notify.routes}
+        self._rank = {level.name: i for i, level in enumerate(config.levels)}
+        self._wake.set()
+
+    async def submit(self, transitions: Sequence[AlertTransition]) -> None:
+        """Record every transition for each of its routes (one store call) and wake the sender."""
+        notify = self._config.notify
+        top_level = self._config.levels[-1].name
+        now = self._clock.now()
+        entries: list[Entry] = []
+        episodes: dict[str, str | None] = {}
+        for t in transitions:
+            routes = match_routes(notify, t)
+            if notify.console:
+                print_console(t)
+            self._recent.appendleft({**t.to_dict(), "routes": [r.name for r in routes]})
+            episodes[t.episode_id] = None if t.state == "resolved" else t.level
+            message = render(t, top_level)
+            entries += [Entry.of(t, route.name, message, now) for route in routes]
+        await self._store.note_episodes(episodes)
+        added = await self._store.record(entries, now)
+        if added < len(entries):
+            log.info(
+                "outbox: %d of %d entries were already recorded", len(entries) - added, len(entries)
+            )
+        await self._update_pending()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send due entries until cancelled; a failing store pauses the loop, never ends it."""
+        while True:
+            _raise_if_cancelled()
+            self._wake.clear()
+            try:
+                if await self._send_due():
+                    continue  # more may be due
+                delay = await self._delay()
+            except Exception:  # the stage boundary: the store failed; log and try again later
+                log.exception("outbox: sending loop failed; retrying in %.0f s", ERROR_PAUSE)
+                delay = ERROR_PAUSE
+            await self._idle(delay)
+
+    async def flush(self, timeout: float) -> int:  # noqa: ASYNC109 - the daemon's API
+        """On shutdown: send what is due now within ``timeout`` seconds; return what remains.
+
+        Entries waiting for a retry stay queued (in Redis, for the next start). A store error
+        propagates: the caller's shutdown logs it and goes on.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while await self._send_due():
+                    _raise_if_cancelled()
+        remaining = sum((await self._store.pending()).values())
+        if remaining:
+            log.warning("outbox: %d notifications left unsent at shutdown", remaining)
+        return remaining
+
+    async def ack(self, episode_id: str) -> bool:
+        """Quiet an open episode (see silence.py); False if no open episode has this id."""
+        acked = await self._store.ack(episode_id, self._clock.now())
+        if acked is None:
+            return False
+        log.info("outbox: episode %s acknowledged at %s", episode_id, acked.level)
+        return True
+
+    async def silence(self, brand: str, until: float) -> None:
+        """A maintenance window: nothing for ``brand`` (``*``: any) goes out before ``until``."""
+        await self._store.silence(brand, until)
+        log.info("outbox: %s silenced until %.0f", brand, until)
+
+    async def silences(self) -> dict[str, float]:
+        return await self._store.silences(self._clock.now())
+
+    def recent(self, limit: int) -> list[dict[str, Any]]:
+        """The latest transitions this process submitted, newest first, with their routes."""
+        return list(islice(self._recent, max(0, limit)))
+
+    # --- sending ----------------------------------------------------------------------------
+
+    async def _send_due(self) -> int:
+        """Claim and send one batch of due entries; return how many were claimed."""
+        now = self._clock.now()
+        leases = await self._store.claim(now, LEASE, BATCH)
+        if not leases:
+            return 0
+        acks = await self._store.acks({lease.entry.episode_id for lease in leases})
+        silences = await self._store.silences(now)
+        async with asyncio.TaskGroup() as group:
+            for lease in leases:
+                why = suppressed(
+                    lease.entry, acks.get(lease.entry.episode_id), silences, self._rank
+                )
+                group.create_task(self._deliver(lease, why), name=f"deliver {lease.entry.id}")
+        await self._update_pending()
+        return len(leases)
+
+    async def _deliver(self, lease: Lease, suppressed_why: str | None) -> None:
+        entry = lease.entry
+        try:
+            route = self._routes.get(entry.route)
+            if suppressed_why is not None:
+                log.info("outbox: %s to %s suppressed: %s", entry.key, entry.route, suppressed_why)
+                await self._store.finish(lease, self._clock.now())
+            elif route is None:
+                log.error("outbox: route %s is gone (reload): dropped %s", entry.route, entry.key)
+                self._metrics.notifications_failed.labels(entry.route, "true").inc()
+                await self._store.finish(lease, self._clock.now())
+            else:
+                result = await send(route, entry.message, skip=entry.delivered)
+                await self._settle(lease, result)
+        except Exception:  # one entry's stage boundary: its lease ends and it is retried then
+            log.exception("outbox: delivering %s to %s failed", entry.key, entry.route)
+
+    async def _settle(self, lease: Lease, result: SendResult) -> None:
+        entry, now = lease.entry, self._clock.now()
+        if result.ok:
+            self._metrics.notifications_sent.labels(entry.route).inc()
+            if await self._store.finish(lease, now):
+                log.info("outbox: sent %s to %s", entry.key, entry.route)
+            else:  # the send outlived the lease: another worker may have sent it too
+                log.warning("outbox: sent %s to %s after its lease ended", entry.key, entry.route)
+            return
+        notify = self._config.notify
+        attempts = entry.attempts + 1
+        failed = replace(
+            entry,
+            attempts=attempts,
+            delivered=entry.delivered + result.delivered,
+            last_error=result.describe(),
+        )
+        if result.retryable and attempts < notify.max_attempts:
+            delay = backoff(attempts, notify.retry_initial, notify.retry_max, self._rng)
+            await self._store.retry(lease, failed, now + delay)
+            self._metrics.notifications_failed.labels(entry.route, "false").inc()
+            log.warning(
+                "outbox: %s to %s failed (attempt %d, retry in %.1f s): %s",
+                entry.key,
+                entry.route,
+                attempts,
+                delay,
+                failed.last_error,
+            )
+            return
+        await self._store.finish(lease, now)
+        self._metrics.notifications_failed.labels(entry.route, "true").inc()
+        log.error(
+            "outbox: dead-lettered %s to %s after %d attempts: %s",
+            entry.key,
+            entry.route,
+            attempts,
+            failed.last_error,
+        )
+
+    # --- waiting ----------------------------------------------------------------------------
+
+    async def _delay(self) -> float:
+        """How long to idle: until the next entry is due, at most POLL."""
+        due = await self._store.next_due()
+        if due is None:
+            return POLL
+        return min(POLL, max(0.0, due - self._clock.now()))
+
+    async def _idle(self, delay: float) -> None:
+        """Sleep ``delay`` on the clock, or less if ``submit``/``reload`` wakes us."""
+        _raise_if_cancelled()
+        if delay <= 0 or self._wake.is_set():
+            return
+        wake = asyncio.ensure_future(self._wake.wait())
+        nap = asyncio.ensure_future(self._clock.sleep(delay))
+        try:
+            await asyncio.wait({wake, nap}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (wake, nap):
+                task.cancel()
+            await asyncio.gather(wake, nap, return_exceptions=True)
+
+    async def _update_pending(self) -> None:
+        counts = await self._store.pending()
+        gauge = self._metrics.notifications_pending
+        for route in set(counts) | set(self._routes):
+            gauge.labels(route).set(counts.get(route, 0))
+
+
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation that a library swallowed.
+
+    redis-py can eat a CancelledError that lands mid-command (redis/redis-py#2028, still seen
+    with 8.1): the task stays "cancelling" and would idle forever instead of stopping.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+def build_outbox_store(config: Config) -> OutboxStore:
+    """The outbox next to the thread state: in memory, or shared in Redis by every worker."""
+    if config.state.backend == "redis" and config.state.redis_url is not None:
+        from watchtower.alerting.outbox_redis import RedisOutboxStore  # noqa: PLC0415
+        from watchtower.state.redis_store import connect  # noqa: PLC0415 - optional backend
+
+        return RedisOutboxStore(connect(config.state.redis_url), owned=True)
+    return MemoryOutboxStore()

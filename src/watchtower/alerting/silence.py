@@ -1,0 +1,38 @@
+"""What an acknowledgement or a silence holds back, decided when an entry is about to be sent.
+
+Deciding at send time (not when recording) means an ack also stops the repeats already queued
+or waiting for a retry.
+
+- A silence (maintenance window) for a brand, or ``*`` for all, suppresses everything for that
+  brand until it ends, resolves included: during maintenance nobody wants to hear about it.
+- An ack quiets an episode at the level it had when acknowledged: its repeats, and any re-fire
+  at that level or below, are suppressed. An escalation above the acked level still goes out
+  (it is new information; its repeats too, until someone acks again), and so does the resolve
+  (whoever acked learns it is over). A firing or escalation recorded before the ack still goes
+  out: the person acking may not have seen it yet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from watchtower.alerting.outbox_store import Ack, Entry
+from watchtower.mention import format_time
+
+ALL_BRANDS = "*"
+
+
+def suppressed(
+    entry: Entry, ack: Ack | None, silences: Mapping[str, float], rank: Mapping[str, int]
+) -> str | None:
+    """Why ``entry`` must not be sent, or None; ``rank`` orders the configured levels."""
+    for brand in (entry.brand, ALL_BRANDS):
+        if brand is not None and brand in silences:
+            return f"silenced ({brand}) until {format_time(silences[brand])}"
+    if ack is None or entry.state == "resolved":
+        return None
+    if not entry.repeat and entry.created < ack.at:
+        return None
+    if rank.get(entry.level, -1) > rank.get(ack.level, -1):
+        return None
+    return f"acknowledged at {ack.level}"

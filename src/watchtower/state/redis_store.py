@@ -1,0 +1,307 @@
+"""The shared store: thread state in Redis, one round trip to load a batch and one to save it.
+
+The only module that imports redis (the outbox borrows ``connect``). A batch is saved by one Lua
+script call that compare-and-sets every state on its ``version`` and keeps the indexes (active
+episodes, last_seen for expiry) in step, so workers sharing the Redis never lose an update: the
+script returns the threads another worker changed, and the engine redoes just those.
+
+Expiry, two clocks: each state key carries a Redis TTL of ``thread_ttl`` refreshed on every
+save, which is *wall* time and bounds memory whatever happens; ``expire(now)`` drops threads by
+*event* time (last_seen + thread_ttl <= now) from a sorted index, as MemoryStore does, so replays
+faster than real time expire like the live daemon; a thread with an open or pending episode is
+kept until it resolves. Roots (mention -> root) likewise carry a wall TTL of ``root_memory`` and
+their event-time deadline in the value: a lookup ignores those past the latest ``now`` this
+process remembered roots at, which is when MemoryStore forgets them.
+
+Redis Cluster: keys are hash-tagged per thread, but the save script also writes the global
+indexes, so it runs on one node (standalone or a primary with replicas). Cluster would run one
+script per slot group with per-slot indexes; not done yet.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import redis.asyncio as redis
+
+from watchtower.errors import ConfigError, WatchtowerError
+from watchtower.state import keys
+from watchtower.state.thread_state import Episode, ThreadState, TopMention
+
+if TYPE_CHECKING:
+    from watchtower.config import Config
+
+_HEAD, _TAIL = len(keys.THREAD_KEY_HEAD.encode()), len(keys.THREAD_KEY_TAIL.encode())
+_EXPIRE_CHUNK = 1000  # threads checked per script call: keeps each call short for others
+
+# KEYS: ACTIVE, INDEX, state keys...; ARGV: ttl_ms, len(key head), len(key tail), payloads...
+# Everything per thread comes from its key and payload (see encode_state): few arguments to pack.
+# Returns {threads held, conflicting tids...}.
+_SAVE = """
+local ttl, head, tail = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local out = {0}
+for i = 3, #KEYS do
+  local key, payload = KEYS[i], ARGV[i + 1]
+  local version, active, seen = string.match(payload, '^%[(%d+),"%x+",([01]),([^,]+),')
+  local tid = string.sub(key, head + 1, -tail - 1)
+  local stored = string.match(redis.call('GETRANGE', key, 0, 23), '^%[(%d+)')
+  if (tonumber(stored) or 0) == tonumber(version) - 1 then
+    redis.call('SET', key, payload, 'PX', ttl)
+    redis.call('ZADD', KEYS[2], seen, tid)
+    if active == '1' then
+      redis.call('SADD', KEYS[1], tid)
+    else
+      redis.call('SREM', KEYS[1], tid)
+    end
+  else
+    out[#out + 1] = tid
+  end
+end
+redis.call('PEXPIRE', KEYS[1], ttl)
+redis.call('PEXPIRE', KEYS[2], ttl)
+out[1] = redis.call('ZCARD', KEYS[2])
+return out
+"""
+
+# KEYS: ACTIVE, INDEX, state keys...; ARGV: now, ttl seconds (or '' to drop unconditionally:
+# the size cap), tids... Expiry keeps a thread saved meanwhile with a later last_seen, and one
+# with an open or pending episode: it must resolve, not vanish (see RedisStore.expire).
+_DROP = """
+local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local dropped = 0
+for i = 3, #KEYS do
+  local tid = ARGV[i]
+  local seen = tonumber(redis.call('ZSCORE', KEYS[2], tid))
+  local idle = ttl == nil or (seen and seen + ttl <= now
+    and redis.call('SISMEMBER', KEYS[1], tid) == 0)
+  if seen and idle then
+    redis.call('DEL', KEYS[i])
+    redis.call('ZREM', KEYS[2], tid)
+    redis.call('SREM', KEYS[1], tid)
+    dropped = dropped + 1
+  end
+end
+return dropped
+"""
+
+# KEYS: root keys; ARGV: ttl_ms, roots (one per key). One call instead of a pipeline of SETs:
+# a redis-py pipeline costs ~15 us of Python per command.
+_REMEMBER = """
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', ARGV[1])
+end
+return #KEYS
+"""
+
+
+def connect(url: str) -> redis.Redis:
+    """A client for ``url`` (redis://host:port/db, rediss://, unix://) answering in bytes."""
+    return redis.Redis.from_url(url, decode_responses=False)
+
+
+class RedisStore:
+    """The Store protocol on Redis; the same results as MemoryStore on the same stream."""
+
+    def __init__(
+        self,
+        client: redis.Redis | str,
+        *,
+        thread_ttl: float,
+        max_threads: int,
+        root_memory: float,
+    ) -> None:
+        """``client``: a URL (the store owns and closes the client) or a client it borrows."""
+        self._owned = isinstance(client, str)
+        self._client = connect(client) if isinstance(client, str) else client
+        self._thread_ttl = thread_ttl
+        self._max_threads = max_threads
+        self._root_memory = root_memory
+        self._save_script = self._client.register_script(_SAVE)
+        self._drop_script = self._client.register_script(_DROP)
+        self._remember_script = self._client.register_script(_REMEMBER)
+        self._roots_now: float | None = None  # the latest event time roots were remembered at
+        self._closed = False
+        self.evicted = 0  # threads this process dropped by the size cap before their TTL
+
+    @classmethod
+    def from_config(cls, config: Config) -> RedisStore:
+        url = config.state.redis_url
+        if url is None:
+            raise ConfigError("state.redis_url", "required when state.backend is redis")
+        return cls(
+            str(url),
+            thread_ttl=config.state.thread_ttl,
+            max_threads=config.state.max_threads,
+            root_memory=config.input.root_memory,
+        )
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._client
+
+    async def load(self, thread_ids: Iterable[str]) -> dict[str, ThreadState]:
+        tids = list(thread_ids)
+        if not tids:
+            return {}
+        values = await self._client.mget([keys.thread_key(t) for t in tids])
+        return {t: decode_state(t, v) for t, v in zip(tids, values, strict=True) if v is not None}
+
+    async def save(self, states: Iterable[ThreadState]) -> list[str]:
+        batch = list(states)
+        if not batch:
+            return []
+        script_keys = [keys.ACTIVE_THREADS, keys.THREAD_INDEX]
+        script_keys += [keys.thread_key(s.thread_id) for s in batch]
+        args: list[bytes | int] = [keys.ttl_ms(self._thread_ttl), _HEAD, _TAIL]
+        args += [encode_state(s, s.version + 1) for s in batch]
+        held, *raw = await self._save_script(keys=script_keys, args=args)
+        conflicts = [_text(c) for c in raw]
+        lost = set(conflicts)
+        for state in batch:
+            if state.thread_id not in lost:
+                state.version += 1
+        if held > self._max_threads:
+            await self._evict(held - self._max_threads)
+        return conflicts
+
+    async def lookup_roots(self, mention_ids: Iterable[str]) -> dict[str, str]:
+        mids = list(mention_ids)
+        if not mids:
+            return {}
+        values = await self._client.mget([keys.root_key(m) for m in mids])
+        horizon = self._roots_now
+        found = {}
+        for mid, value in zip(mids, values, strict=True):
+            if value is not None:
+                until, root = _text(value).split("|", 1)
+                if horizon is None or float(until) > horizon:
+                    found[mid] = root
+        return found
+
+    async def remember_roots(self, roots: Mapping[str, str], now: float) -> None:
+        """Kept until now + root_memory of event time, and as long of wall time at most."""
+        if self._roots_now is None or now > self._roots_now:
+            self._roots_now = now
+        if not roots:
+            return
+        until = repr(now + self._root_memory)
+        root_keys = [keys.root_key(m) for m in roots]
+        values = [f"{until}|{root}" for root in roots.values()]
+        await self._remember_script(keys=root_keys, args=[keys.ttl_ms(self._root_memory), *values])
+
+    async def active_threads(self) -> list[str]:
+        members = await self._client.smembers(keys.ACTIVE_THREADS)
+        return sorted(_text(m) for m in members)
+
+    async def expire(self, now: float) -> int:
+        """Drop threads idle past thread_ttl as of event time ``now``; return how many.
+
+        Idle: last_seen + thread_ttl <= now and no open or pending episode. MemoryStore keeps
+        active threads too, by another route: they are saved on every tick, which puts them at
+        the young end of its activity order.
+        """
+        ttl = self._thread_ttl
+        dropped = kept = 0
+        while True:
+            # The index query is a superset (1 s of slack); the script applies the exact test.
+            candidates = await self._client.zrangebyscore(
+                keys.THREAD_INDEX, "-inf", now - ttl + 1.0, start=kept, num=_EXPIRE_CHUNK
+            )
+            tids = [_text(c) for c in candidates]
+            gone = int(await self._drop(tids, now, ttl)) if tids else 0
+            dropped += gone
+            kept += len(tids) - gone  # still in the index, ahead of the rest: skip them
+            if len(tids) < _EXPIRE_CHUNK:
+                return dropped
+
+    async def thread_count(self) -> int:
+        return int(await self._client.zcard(keys.THREAD_INDEX))
+
+    async def get_blob(self, name: str) -> bytes | None:
+        """Opaque persisted bytes (model state), or None when never set."""
+        value = await self._client.get(keys.blob_key(name))
+        return None if value is None else value if isinstance(value, bytes) else value.encode()
+
+    async def set_blob(self, name: str, data: bytes) -> None:
+        await self._client.set(keys.blob_key(name), data)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._owned:
+            await self._client.aclose()
+
+    async def _evict(self, excess: int) -> None:
+        """The size cap: drop the threads least recently seen (event time)."""
+        victims = await self._client.zrange(keys.THREAD_INDEX, 0, excess - 1)
+        self.evicted += int(await self._drop([_text(v) for v in victims], 0.0, None))
+
+    async def _drop(self, tids: Sequence[str], now: float, ttl: float | None) -> Any:
+        script_keys = [keys.ACTIVE_THREADS, keys.THREAD_INDEX]
+        script_keys += [keys.thread_key(t) for t in tids]
+        return await self._drop_script(
+            keys=script_keys, args=[now, "" if ttl is None else ttl, *tids]
+        )
+
+
+def _text(value: object) -> str:
+    """A reply item as text (bytes from our clients; str if a caller's client decodes)."""
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, str):
+        return value
+    raise TypeError(f"unexpected Redis reply item {value!r}")
+
+
+# --- the serialised form: an orjson list led by what the save script reads ------------------
+
+_EPISODE_FIELDS = tuple(f.name for f in dataclasses.fields(Episode))
+_TOP_FIELDS = tuple(f.name for f in dataclasses.fields(TopMention))
+# The header carries thread_id (in the key), version and last_seen: the rest follow in order.
+_STATE_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(ThreadState)
+    if f.name not in ("thread_id", "version", "last_seen")
+)
+# A fingerprint of the layout: a state written by a build with other fields is refused loudly
+# instead of being read into the wrong fields.
+LAYOUT = format(
+    zlib.crc32("|".join((*_STATE_FIELDS, *_EPISODE_FIELDS, *_TOP_FIELDS)).encode()), "08x"
+)
+
+
+class StateFormatError(WatchtowerError):
+    """A stored thread state written with another layout of ThreadState."""
+
+
+def encode_state(state: ThreadState, version: int) -> bytes:
+    """``[version, layout, active 1/0, last_seen, field, ...]``; nested values as lists."""
+    episode = state.episode
+    active = 1 if episode.id is not None or episode.pending_level is not None else 0
+    values: list[Any] = [version, LAYOUT, active, state.last_seen]
+    for name in _STATE_FIELDS:
+        value = getattr(state, name)
+        if name == "episode":
+            value = [getattr(value, f) for f in _EPISODE_FIELDS]
+        elif name == "top":
+            value = [[getattr(m, f) for f in _TOP_FIELDS] for m in value]
+        values.append(value)
+    return orjson.dumps(values)
+
+
+def decode_state(thread_id: str, raw: bytes | str) -> ThreadState:
+    version, layout, _, last_seen, *values = orjson.loads(raw)
+    if layout != LAYOUT or len(values) != len(_STATE_FIELDS):
+        raise StateFormatError(
+            f"thread {thread_id!r} was stored with layout {layout}, this build reads {LAYOUT}:"
+            " drain the workers of the old version, or flush the wt:* keys"
+        )
+    fields = dict(zip(_STATE_FIELDS, values, strict=True))
+    fields["episode"] = Episode(*fields["episode"])
+    fields["top"] = [TopMention(*m) for m in fields["top"]]
+    return ThreadState(thread_id=thread_id, version=version, last_seen=last_seen, **fields)

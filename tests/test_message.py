@@ -1,0 +1,149 @@
+"""Messages: what on-call reads, URL redaction, and notify-test through a real HTTP receiver."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from watchtower.alerting.message import FAILURE, SUCCESS, WARNING, followers, render
+from watchtower.alerting.notify import redact, send
+from watchtower.alerting.notify_test import add_notify_test_command, sample_transition
+from watchtower.config import RouteConfig, Secret
+
+from servers import Receiver
+
+NOW = 1_790_000_000.0
+
+
+def test_title_says_level_brand_thread_and_score() -> None:
+    m = render(sample_transition(NOW, "critical"))
+    assert (
+        m.title == "[CRITICAL] sample-brand: thread tw:1790000000000000001 escalating (score 0.86)"
+    )
+    assert m.notify_type == FAILURE
+    watch = render(sample_transition(NOW, "watch"))
+    assert watch.title.startswith("[WATCH] sample-brand: ")
+    assert watch.notify_type == WARNING
+    repeat = render(replace(sample_transition(NOW), repeat=True))
+    assert "still escalating" in repeat.title
+
+
+def test_body_says_why_how_fast_how_angry_who_and_where() -> None:
+    body = render(sample_transition(NOW)).body
+    assert "score 0.86 >= critical 0.8" in body  # the why
+    assert "- accelerating x2.4 (short vs long rate)" in body  # explanation.crossed
+    assert "4.2/min" in body
+    assert "acceleration x2.4" in body
+    assert "78% negative" in body
+    assert "**Authors:** 41" in body
+    assert "`▁▁▂▃▅▇█`" in body  # the sparkline, as code so chats keep it monospaced
+    assert '@loud_traveller (1.2M followers): "Third cancelled flight' in body
+    assert "(https://x.com/loud_traveller/status/1790000000000000007)" in body
+    assert "[open thread](https://x.com/someone/status/1790000000000000001)" in body
+    assert f"`tw:1790000000000000001@{int(NOW) - 35 * 60}` #2" in body
+
+
+def test_resolve_says_how_long_it_lasted() -> None:
+    t = replace(sample_transition(NOW), state="resolved", why="quiet for 120 min", top_mentions=[])
+    m = render(t)
+    assert m.notify_type == SUCCESS
+    assert m.title == "[RESOLVED] sample-brand: thread tw:1790000000000000001 resolved after 35 min"
+    assert "**Resolved** after 35 min (critical at the end): quiet for 120 min" in m.body
+
+
+def test_stays_short_for_chat_even_with_long_posts() -> None:
+    post = {"handle": "a", "followers": 12_345, "url": None, "text": "word " * 500}
+    t = replace(sample_transition(NOW), top_mentions=[post] * 10, url=None)
+    m = render(t)
+    assert len(m.body) < 1500
+    assert m.body.count("@a (12.3k followers)") == 3  # the top three, snippets cut
+    assert "…" in m.body
+    assert "(no link)" in m.body
+
+
+def test_followers_read_like_people_say_them() -> None:
+    assert [followers(n) for n in (950, 12_345, 2_500_000)] == ["950", "12.3k", "2.5M"]
+
+
+@pytest.mark.parametrize(
+    ("url", "shown", "hidden"),
+    [
+        (
+            "json://user:pw@hooks.example.com:8080/x/y?t=1",
+            "json://hooks.example.com:8080/***",
+            "pw",
+        ),
+        ("slack://T1SECRET/B2SECRET/C3SECRET", "slack://***", "SECRET"),
+        ("pagerduty://INTEGRATIONKEY@APIKEY", "pagerduty://***", "KEY"),
+        ("msteams://team/abc/def/ghi", "msteams://***", "abc"),
+        ("json://127.0.0.1:8000", "json://127.0.0.1:8000", "?"),
+        ("http://[::1", "***", "::1"),
+    ],
+)
+def test_redact_keeps_scheme_and_host_only(url: str, shown: str, hidden: str) -> None:
+    assert redact(url) == shown
+    assert hidden not in redact(url)
+
+
+async def test_delivered_over_http_as_apprise_json(receiver: Receiver) -> None:
+    route = RouteConfig("chat", (Secret(receiver.url("/hook")),))
+    message = render(sample_transition(NOW))
+    result = await send(route, message)
+    assert result.ok
+    assert result.urls[0].url == receiver.url("/***")
+    (request,) = receiver.requests
+    assert request.data == {
+        "version": "1.0",
+        "title": message.title,
+        "message": message.body,
+        "attachments": [],
+        "type": "failure",
+    }
+
+
+async def test_send_says_which_failures_are_worth_retrying(receiver: Receiver) -> None:
+    route = RouteConfig("chat", (Secret(receiver.url("/hook")), Secret("nosuchscheme://x")))
+    receiver.fail_next(1, 503)
+    first = await send(route, render(sample_transition(NOW)))
+    assert [(u.ok, u.retryable, u.detail) for u in first.urls] == [
+        (False, True, "HTTP 503"),
+        (False, False, "not a valid apprise URL"),
+    ]
+    assert first.retryable
+    receiver.fail_next(1, 401)
+    second = await send(route, render(sample_transition(NOW)), skip=[first.urls[1].digest])
+    assert [(u.ok, u.retryable, u.detail) for u in second.urls] == [(False, False, "HTTP 401")]
+    assert not second.retryable
+
+
+def _notify_test_args(tmp_path: Path, url: str, route: str) -> argparse.Namespace:
+    config = tmp_path / "watchtower.yaml"
+    config.write_text(f"notify:\n  routes:\n    - name: chat\n      urls: ['{url}']\n")
+    parser = argparse.ArgumentParser()
+    add_notify_test_command(parser.add_subparsers())
+    return parser.parse_args(["notify-test", "--config", str(config), "--route", route])
+
+
+async def test_notify_test_command(
+    receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = _notify_test_args(tmp_path, receiver.url("/secret-token"), "chat")
+    assert await asyncio.to_thread(args.func, args) == 0
+    out = capsys.readouterr().out
+    assert out == f"ok     {receiver.url('/***')}\n"
+    (request,) = receiver.requests
+    assert isinstance(request.data, dict)
+    assert request.data["title"].startswith("[TEST] [CRITICAL] ")
+    assert "nothing is wrong" in request.data["message"]
+
+    receiver.fail_next(1)
+    assert await asyncio.to_thread(args.func, args) == 1
+    assert "FAILED" in capsys.readouterr().out
+
+    unknown = _notify_test_args(tmp_path, receiver.url("/x"), "pager")
+    assert await asyncio.to_thread(unknown.func, unknown) == 2
+    assert "no route named 'pager' (routes: chat)" in capsys.readouterr().err
