@@ -193,10 +193,18 @@ class SentimentModel:
             return
         key = normalise(text)
         entry, _ = self._lookup(key)
+        counts = self._memory.get(key)
+        repeated = counts is not None and counts[LABELS.index(label)] > 0
+        self._remember(key, label)
+        self._n_learned += 1
+        entry.version = -1  # this text's own labels changed: rescore it
+        if repeated:
+            # A repost of a text already learned with this label is no new, independent
+            # example: teaching it again would overweight viral texts and stale every cached
+            # score for nothing.
+            return
         self._learner.learn_one(entry.features(), label)
         self._label_counts[label] += 1
-        self._n_learned += 1
-        self._remember(key, label)
         self._version += 1
 
     def _lookup(self, key: str) -> tuple[_Entry, bool]:
