@@ -8,6 +8,7 @@ or ``1d`` (or a number of seconds). Secrets are ``Secret`` values whose repr is 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import types
@@ -125,6 +126,58 @@ class AlertConfig:
 
 
 @dataclass(frozen=True)
+class StormConfig:
+    """Complaint storms per brand (see config/watchtower.yaml ``storms``)."""
+
+    enabled: bool = True  # count complaints per brand and alert on storms
+    bucket: Duration = Duration(900)  # width of one count bucket (the storm's time resolution)
+    half_life: Duration = Duration(3600)  # memory of the forecast level (river HoltWinters alpha)
+    dispersion_half_life: Duration = Duration(43200)  # memory of the overdispersion estimate
+    warmup: Duration = Duration(7200)  # history a brand needs before it can storm
+    min_rate: float = 4.0  # complaints per hour: floor of the forecast (quiet brands)
+    negative_at: float = 0.5  # P(negative) at which a thread counts as complaining
+    z_enter: float = 4.0  # a storm bucket is this many sd above the forecast...
+    min_ratio: float = 3.0  # ...and this many times the forecast...
+    min_threads: int = 8  # ...from at least this many separate complaining threads
+    pending_for: Duration = Duration(900)  # storm buckets must hold this long: 900 = two in a row
+    z_exit: float = 2.0  # back under this z (near the forecast)...
+    resolve_after: Duration = Duration(3600)  # ...for this long: the storm is resolved
+    repeat_interval: Duration = Duration(14400)  # re-notify a storm still going at most this often
+    sparkline_buckets: int = 16  # buckets of complaint counts drawn in the alert
+    top_mentions: int = 3  # most negative (then most followed) complaints shown
+    max_brands: int = 1000  # brands tracked; the least recently mentioned are dropped
+    max_threads_per_bucket: int = 50_000  # distinct threads remembered per brand and bucket
+
+    def __post_init__(self) -> None:
+        for name in ("bucket", "half_life", "dispersion_half_life"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise ConfigError(name, f"must be a positive duration, got {getattr(self, name)!r}")
+        for name in ("warmup", "min_rate", "pending_for", "resolve_after", "repeat_interval"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ConfigError(name, f"must be 0 or more, got {getattr(self, name)!r}")
+        if not 0.0 < self.negative_at <= 1.0:
+            raise ConfigError("negative_at", "must be in (0, 1]")
+        if not 0.0 <= self.z_exit <= self.z_enter:
+            raise ConfigError("z_exit", "need 0 <= z_exit <= z_enter")
+        if self.min_ratio < 1.0:
+            raise ConfigError("min_ratio", "must be 1 or more")
+        for name in ("min_threads", "sparkline_buckets", "max_brands", "max_threads_per_bucket"):
+            if getattr(self, name) < 1:
+                raise ConfigError(name, f"must be 1 or more, got {getattr(self, name)!r}")
+        if self.top_mentions < 0:
+            raise ConfigError("top_mentions", "must be 0 or more")
+
+    @property
+    def warmup_buckets(self) -> int:
+        """Closed buckets before a brand is judged (2 at least: river's level needs them)."""
+        return max(2, math.ceil(self.warmup / self.bucket))
+
+    def decay(self, half_life: float) -> float:
+        """The EW weight of one new bucket for a memory of ``half_life`` seconds."""
+        return 1.0 - math.pow(0.5, self.bucket / half_life)
+
+
+@dataclass(frozen=True)
 class HttpConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -193,6 +246,7 @@ class Config:
     scoring: ScoringConfig = field(default_factory=ScoringConfig)
     levels: tuple[LevelConfig, ...] = field(default_factory=_default_levels)
     alerts: AlertConfig = field(default_factory=AlertConfig)
+    storms: StormConfig = field(default_factory=StormConfig)
     http: HttpConfig = field(default_factory=HttpConfig)
     mqtt: MqttConfig = field(default_factory=MqttConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
@@ -204,7 +258,7 @@ class Config:
 
 
 def _check_routes(cfg: Config) -> None:
-    names = {level.name for level in cfg.levels}
+    names = {level.name for level in cfg.levels} | {"storm"}
     seen: set[str] = set()
     for i, route in enumerate(cfg.notify.routes):
         if route.name in seen:
@@ -227,6 +281,8 @@ def _check_engine(cfg: Config) -> None:
         previous = level.enter
     if len({level.name for level in cfg.levels}) != len(cfg.levels):
         raise ConfigError("levels", "level names must be unique")
+    if any(level.name == "storm" for level in cfg.levels):
+        raise ConfigError("levels", "'storm' is the level of brand storm alerts: pick another name")
     if not cfg.features.half_lives or list(cfg.features.half_lives) != sorted(
         cfg.features.half_lives
     ):

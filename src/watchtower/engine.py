@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from watchtower.alerting.alert import AlertTransition, build_transition
 from watchtower.config import Config
 from watchtower.decide.levels import Levels
+from watchtower.decide.storms import StormWatch
 from watchtower.errors import StoreError
 from watchtower.mention import Mention
 from watchtower.scoring.features import features
@@ -69,6 +70,7 @@ class Engine:
             f.half_lives, f.sparkline_bucket, f.sparkline_buckets, f.top_mentions
         )
         self.levels = Levels(config.levels, config.alerts)
+        self.storms = StormWatch(config.storms)
         self.stats = EngineStats()
         self.watermark: float | None = None  # the latest event time seen
         self._next_tick: float | None = None
@@ -80,14 +82,17 @@ class Engine:
             return []
         roots = await resolve_roots(mentions, self.store)
         by_thread: dict[str, list[_Item]] = {}
+        storms: list[tuple[int, AlertTransition]] = []
         for mention, root in zip(mentions, roots, strict=True):
-            by_thread.setdefault(root, []).append(
-                _Item(self._position, mention, self._sentiment(mention))
-            )
+            item = _Item(self._position, mention, self._sentiment(mention))
+            by_thread.setdefault(root, []).append(item)
+            # Brand storms close their buckets in event time, before this mention counts.
+            closed = self.storms.observe(mention, root, item.negativity)
+            storms += [(2 * item.position, t) for t in closed]
             self._position += 1
         ticks = self._ticks_for(mentions)
         self.stats.mentions += len(mentions)
-        return await self._run(by_thread, ticks)
+        return await self._run(by_thread, ticks, storms)
 
     async def advance(self, now: float) -> list[AlertTransition]:
         """Let event time pass with no mention (live: driven by the clock when idle)."""
@@ -95,10 +100,14 @@ class Engine:
             return []
         self.watermark = now
         ticks = self._due_ticks(now, self._position)
-        return await self._run({}, ticks) if ticks else []
+        storms = [(2 * self._position, t) for t in self.storms.advance(now)]
+        return await self._run({}, ticks, storms) if ticks or storms else []
 
     async def _run(
-        self, by_thread: dict[str, list[_Item]], ticks: list[tuple[float, int]]
+        self,
+        by_thread: dict[str, list[_Item]],
+        ticks: list[tuple[float, int]],
+        storms: list[tuple[int, AlertTransition]],
     ) -> list[AlertTransition]:
         pending = set(by_thread)
         if ticks:
@@ -121,7 +130,7 @@ class Engine:
         else:
             raise StoreError(f"threads kept changing under us: {sorted(pending)[:5]}")
         ordered = sorted(
-            (pair for pairs in results.values() for pair in pairs),
+            (pair for pairs in [*results.values(), storms] for pair in pairs),
             key=lambda pair: (pair[0], pair[1].thread_id),
         )
         transitions = [transition for _, transition in ordered]
