@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest bench clean
+.PHONY: run replay-demo test lint typecheck pytest bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	bash scripts/demo.sh
+
+replay-demo: $(STAMP)
 	$(BIN)/watchtower generate --seed 1 --threads 2000 --hours 6 -o demo.jsonl
 	$(BIN)/watchtower replay demo.jsonl --config config/watchtower.yaml --alerts-out alerts.jsonl
 
@@ -31,6 +34,7 @@ pytest: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/throughput.py
+	$(BIN)/python benchmarks/live.py
 
 clean:
 	rm -rf $(VENV) demo.jsonl alerts.jsonl .mypy_cache .ruff_cache .pytest_cache

@@ -77,3 +77,11 @@ def test_durations_accept_units() -> None:
         7,
         0.25,
     ]
+
+
+def test_ports_must_be_tcp_ports(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text("http:\n  port: 99999\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.key == "http.port"

@@ -14,7 +14,9 @@ from watchtower.config import load_config
 from watchtower.convert import add_convert_command
 from watchtower.deadletter import DeadLetter
 from watchtower.errors import ConfigError
+from watchtower.feeder import add_feed_command
 from watchtower.replay import progress_stream, replay
+from watchtower.sources.run_command import add_run_command
 from watchtower.synth import add_generate_command
 from watchtower.wiring import build_engine
 
@@ -40,11 +42,13 @@ def _parser() -> argparse.ArgumentParser:
         prog="watchtower", description="Catch customer complaints going viral, early."
     )
     sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+    add_run_command(sub)
     _add_replay(sub)
     _add_check_config(sub)
     add_generate_command(sub)
     add_convert_command(sub)
     add_notify_test_command(sub)
+    add_feed_command(sub)
     return parser
 
 

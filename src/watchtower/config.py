@@ -225,7 +225,7 @@ class NotifyConfig:
 class DaemonConfig:
     queue_size: int = 10_000  # mentions waiting for the engine; full: sources back off
     batch_size: int = 256  # mentions per engine batch (one store round trip)
-    batch_wait: Duration = Duration(0.05)  # wait at most this long to fill a batch
+    batch_wait: Duration = Duration(0.005)  # wait at most this long to fill a batch
     shutdown_timeout: Duration = Duration(10)  # drain this long on SIGTERM, then stop anyway
 
 
@@ -254,7 +254,14 @@ class Config:
 
     def __post_init__(self) -> None:
         _check_engine(self)
+        _check_ports(self)
         _check_routes(self)
+
+
+def _check_ports(cfg: Config) -> None:
+    for key, port in (("http.port", cfg.http.port), ("mqtt.port", cfg.mqtt.port)):
+        if not 0 <= port <= 65535:  # 0: any free port (tests, ad-hoc runs)
+            raise ConfigError(key, f"a TCP port is 0 to 65535, got {port}")
 
 
 def _check_routes(cfg: Config) -> None:

@@ -33,6 +33,7 @@ class DeadLetter:
             "record": record.rstrip("\n")[:_KEEP_BYTES],
         }
         self._file.write(orjson.dumps(entry) + b"\n")
+        self._file.flush()  # rejects are rare; an operator may be watching with tail -f
 
     @property
     def total(self) -> int:

@@ -62,9 +62,7 @@ class Engine:
         self.config = config
         self.store = store
         self.sentiment = sentiment
-        self.momentum = momentum or MomentumModel(
-            config.momentum.big_size, config.momentum.min_count
-        )
+        self.momentum = momentum or _build_momentum(config)
         f = config.features
         self.spec = DecaySpec.from_half_lives(
             f.half_lives, f.sparkline_bucket, f.sparkline_buckets, f.top_mentions
@@ -75,6 +73,19 @@ class Engine:
         self.watermark: float | None = None  # the latest event time seen
         self._next_tick: float | None = None
         self._position = 0
+
+    def reconfigure(self, config: Config) -> None:
+        """Take a reloaded (already validated) config and keep everything learned and held:
+        thread state, event time, positions, the sentiment model, the momentum model (unless
+        its own settings changed) and the brand baselines (unless their bucket changed)."""
+        if config.momentum != self.config.momentum:
+            self.momentum = _build_momentum(config)
+        storms = StormWatch(config.storms)
+        if config.storms.bucket == self.config.storms.bucket:
+            storms.load_state(self.storms.state_dict())
+        self.storms = storms
+        self.levels = Levels(config.levels, config.alerts)
+        self.config = config
 
     async def process(self, mentions: Sequence[Mention]) -> list[AlertTransition]:
         """Fold a batch into the state; return its transitions in causal order."""
@@ -232,3 +243,7 @@ class Engine:
             due.append((self._next_tick, position))
             self._next_tick += step
         return due
+
+
+def _build_momentum(config: Config) -> MomentumModel:
+    return MomentumModel(config.momentum.big_size, config.momentum.min_count)

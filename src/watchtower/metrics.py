@@ -58,3 +58,18 @@ class Metrics:
             "When the config was last loaded successfully",
             registry=r,
         )
+        self.config_reload_failures = Counter(
+            "watchtower_config_reload_failures", "Reloads refused (the old config kept)", registry=r
+        )
+        self.batch_failures = Counter(
+            "watchtower_batch_failures",
+            "Engine batches that failed, by what happened next",
+            ["outcome"],  # retried | dropped
+            registry=r,
+        )
+        self.mqtt_connected = Gauge(
+            "watchtower_mqtt_connected", "1 while the MQTT source has a session", registry=r
+        )
+        self.idle_advances = Counter(
+            "watchtower_idle_advances", "Event-time advances while the stream was idle", registry=r
+        )

@@ -1,0 +1,304 @@
+"""The live daemon through a real Mosquitto and Redis: sustained mentions/s and latency.
+
+Starts its own redis-server and mosquitto on free loopback ports (never the standard ones),
+runs one daemon in this process (Redis state, MQTT source, no notification routes) and a
+publisher in another process. A mention's ``created_at`` is set when it is published, so
+"latency" is publish -> decided (engine done and the outbox written), per mention.
+
+- sustained: a backlog published as fast as possible; mentions/s the daemon works through.
+- 1k/s and 5k/s offered: p50/p99 latency at a steady rate, for ``--seconds`` each.
+- replay: the same mentions through ``engine.process`` with the memory store, the reference.
+Targets: sustained >= 0.5 x replay; p99 < 50 ms at 5k/s. Measures and prints, asserts nothing.
+
+    .venv/bin/python benchmarks/live.py [--seconds 8] [--threads 3000] [--batch-wait 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from watchtower.config import (
+    Config,
+    DaemonConfig,
+    Duration,
+    HttpConfig,
+    MqttConfig,
+    NotifyConfig,
+    Secret,
+    StateConfig,
+)
+from watchtower.daemon import Daemon
+from watchtower.mention import from_dict
+from watchtower.sources.inbox import Arrival
+from watchtower.state.redis_store import connect
+from watchtower.synth import generate
+from watchtower.wiring import build_engine
+
+Record = dict[str, Any]
+
+
+# --- the servers ------------------------------------------------------------------------------
+
+HOST = "127.0.0.1"
+_SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")  # mosquitto lives here, often off PATH
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), *_SBIN]))
+    if found is None:
+        raise SystemExit(f"{name} is not installed")
+    return found
+
+
+@contextmanager
+def server(command: list[str], port: int) -> Iterator[None]:
+    # our own binaries found on PATH, with arguments we built
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 10
+        while not _accepts(port):
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"{command[0]} did not start")
+            time.sleep(0.05)
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _accepts(port: int) -> bool:
+    try:
+        with socket.create_connection((HOST, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def servers(directory: Path) -> Iterator[tuple[str, int]]:
+    """redis-server (no persistence) and a mosquitto configured as config/mosquitto.conf says."""
+    redis_port, mqtt_port = free_port(), free_port()
+    conf = directory / "mosquitto.conf"
+    lines = [f"listener {mqtt_port} {HOST}", "allow_anonymous true", "set_tcp_nodelay true"]
+    lines += ["max_queued_messages 1000000", "max_inflight_messages 100", "persistence false"]
+    conf.write_text("\n".join(lines) + "\n")
+    redis = [_binary("redis-server"), "--port", str(redis_port), "--bind", HOST, "--save", ""]
+    redis += ["--appendonly", "no", "--dir", str(directory)]
+    with server(redis, redis_port), server([_binary("mosquitto"), "-c", str(conf)], mqtt_port):
+        yield f"redis://{HOST}:{redis_port}/0", mqtt_port
+
+
+async def flushall(url: str) -> None:
+    client = connect(url)
+    try:
+        await client.flushall()
+    finally:
+        await client.aclose()
+
+
+# --- the publisher (its own process) ----------------------------------------------------------
+
+
+def publish(port: int, topic: str, path: str, rate: float, per_message: int) -> None:
+    """Publish the records in ``path`` at ``rate``/s (0: at once), created_at = now, QoS 1.
+
+    ``per_message`` > 1: that many mentions per message, as a JSON array (a batching bridge).
+    """
+    records: list[Record] = orjson.loads(Path(path).read_bytes())
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{uuid.uuid4()}")
+    client.max_inflight_messages_set(1000)
+    client.max_queued_messages_set(0)
+    client.connect(HOST, port)
+    client.loop_start()
+    started = time.perf_counter()
+    infos = []
+    for sent in range(0, len(records), per_message):
+        if rate > 0:
+            due = started + sent / rate
+            while (delay := due - time.perf_counter()) > 0:
+                time.sleep(min(delay, 0.001))
+        chunk = records[sent : sent + per_message]
+        for record in chunk:
+            record["created_at"] = time.time()
+        payload = orjson.dumps(chunk if per_message > 1 else chunk[0])
+        infos.append(client.publish(topic, payload, qos=1))
+    for info in infos[-1000:]:
+        info.wait_for_publish(30)
+    client.loop_stop()
+    client.disconnect()
+
+
+# --- one live run -----------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    name: str
+    offered: float  # mentions/s, 0 for a backlog
+    latencies: list[float] = field(default_factory=list)
+    # (wall time, this process's CPU time, mentions processed) after each batch
+    done_at: list[tuple[float, float, int]] = field(default_factory=list)
+
+    def throughput(self) -> float:
+        """Mentions per wall-clock second, first to last batch."""
+        if len(self.done_at) < 2:
+            return 0.0
+        (t0, _, n0), (t1, _, n1) = self.done_at[0], self.done_at[-1]
+        return (n1 - n0) / (t1 - t0) if t1 > t0 else 0.0
+
+    def per_cpu_second(self) -> float:
+        """Mentions per CPU second of the daemon's process: its rate on a core of its own."""
+        if len(self.done_at) < 2:
+            return 0.0
+        (_, c0, n0), (_, c1, n1) = self.done_at[0], self.done_at[-1]
+        return (n1 - n0) / (c1 - c0) if c1 > c0 else 0.0
+
+    def percentile(self, q: float) -> float:
+        values = sorted(self.latencies)
+        return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else 0.0
+
+
+def live_config(redis_url: str, port: int, topic: str, batch_wait: float | None) -> Config:
+    daemon = DaemonConfig() if batch_wait is None else DaemonConfig(batch_wait=Duration(batch_wait))
+    return Config(
+        state=StateConfig(backend="redis", redis_url=Secret(redis_url)),
+        http=HttpConfig(enabled=False),
+        mqtt=MqttConfig(
+            enabled=True, host=HOST, port=port, topics=(topic,), client_id=f"bench-{uuid.uuid4()}"
+        ),
+        notify=NotifyConfig(console=False),
+        daemon=daemon,
+    )
+
+
+async def run_live(
+    run: Run, config: Config, records: list[Record], limit: float, per_message: int = 1
+) -> None:
+    daemon = Daemon(config, handle_signals=False)
+    runtime = daemon.runtime
+    decide = runtime.decide
+    processed = 0
+    finished = asyncio.Event()
+
+    async def measured(arrivals: Sequence[Arrival]) -> Any:
+        nonlocal processed
+        result = await decide(arrivals)
+        now = time.time()
+        run.latencies.extend(now - a.mention.created_at for a in arrivals)
+        processed += len(arrivals)
+        run.done_at.append((time.perf_counter(), time.process_time(), processed))
+        if processed >= len(records):
+            finished.set()
+        return result
+
+    runtime.decide = measured  # type: ignore[method-assign]
+    async with asyncio.TaskGroup() as group:
+        group.create_task(daemon.run(), name="daemon")
+        await asyncio.wait_for(daemon.ready.wait(), 10)
+        while runtime.mqtt is None or not runtime.mqtt.connected:  # noqa: ASYNC110 - a flag
+            await asyncio.sleep(0.05)
+        # the records go by file: a pipe would block this loop until the child reads them
+        path = Path(tempfile.mkdtemp()) / "records.json"
+        path.write_bytes(orjson.dumps(records))
+        publisher = multiprocessing.get_context("spawn").Process(
+            target=publish,
+            args=(config.mqtt.port, config.mqtt.topics[0], str(path), run.offered, per_message),
+        )
+        publisher.start()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(finished.wait(), limit)
+        await asyncio.to_thread(publisher.join, 30)
+        shutil.rmtree(path.parent)
+        daemon.stop()
+    if processed < len(records):
+        print(f"  {run.name}: only {processed} of {len(records)} processed in {limit:.0f} s")
+
+
+# --- the reference and the report -------------------------------------------------------------
+
+
+async def replay_rate(records: list[Record]) -> float:
+    config = Config()
+    engine = build_engine(config)
+    mentions = [from_dict(r, config.input.max_text_chars) for r in records]
+    started = time.process_time()  # CPU time: the machine may be busy with other work
+    for i in range(0, len(mentions), 512):
+        await engine.process(mentions[i : i + 512])
+    return len(mentions) / (time.process_time() - started)
+
+
+def stream(seed: int, threads: int, hours: float, size: int) -> list[Record]:
+    """``size`` generated mentions without labels (live mentions carry none)."""
+    out: list[Record] = []
+    for m in generate(seed, max(threads, size // 8), hours):
+        record = dict(m)
+        record.pop("label", None)
+        out.append(record)
+    return out[:size]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each paced run")
+    parser.add_argument("--backlog", type=int, default=30_000, help="mentions for sustained")
+    parser.add_argument("--threads", type=int, default=3000)
+    parser.add_argument("--hours", type=float, default=6.0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--batch-wait", type=float, help="daemon.batch_wait (default: config)")
+    parser.add_argument("--per-message", type=int, default=1, help="mentions per MQTT message")
+    args = parser.parse_args()
+    size = max(args.backlog, int(5000 * args.seconds))
+    records = stream(args.seed, args.threads, args.hours, size)
+    replay = asyncio.run(replay_rate([dict(r) for r in records[: args.backlog]]))
+    print(f"replay (memory store, engine only): {replay:,.0f} mentions per CPU second", flush=True)
+    runs = [
+        (Run("sustained", 0), records[: args.backlog]),
+        (Run("1k/s", 1000), records[: int(1000 * args.seconds)]),
+        (Run("5k/s", 5000), records[: int(5000 * args.seconds)]),
+    ]
+    with tempfile.TemporaryDirectory() as tmp, servers(Path(tmp)) as (redis_url, port):
+        for run, chunk in runs:
+            asyncio.run(flushall(redis_url))
+            config = live_config(redis_url, port, f"bench/{uuid.uuid4()}", args.batch_wait)
+            records_ = [dict(r) for r in chunk]
+            asyncio.run(run_live(run, config, records_, 120, args.per_message))
+            report(run, replay)
+
+
+def report(run: Run, replay: float) -> None:
+    rate, cpu = run.throughput(), run.per_cpu_second()
+    line = f"{run.name:>9}: {rate:7,.0f} mentions/s wall, {cpu:7,.0f} per CPU s"
+    line += f" ({cpu / replay:.2f} x replay)"
+    if run.offered:
+        line += f", latency p50 {run.percentile(0.5):6.1f} ms, p99 {run.percentile(0.99):6.1f} ms"
+    print(line, flush=True)
+
+
+if __name__ == "__main__":
+    main()

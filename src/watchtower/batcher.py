@@ -1,0 +1,127 @@
+"""The two loops that drive the engine: batches from the inbox, and event time when idle.
+
+A batch is everything already waiting (up to ``daemon.batch_size``), plus what arrives within
+``daemon.batch_wait`` of the first mention. With ``batch_wait`` 0 the batcher never waits on an
+empty queue: batches grow by themselves under load (mentions pile up while the engine works) and
+a mention waits for nothing at low load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from watchtower.backoff import backoff_delay
+from watchtower.logs import kv
+from watchtower.runtime import Runtime
+from watchtower.sources.inbox import Arrival
+
+log = logging.getLogger(__name__)
+
+POISON_AFTER = 5  # a batch failing this often for a reason that is not an outage is dropped
+IDLE_CHECK_MAX = 10.0  # seconds between idle checks at most, whatever alerts.tick says
+_OUTAGE_NAMES = ("Connection", "Timeout", "Busy", "ReadOnly")  # store errors worth waiting out
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A failure of something outside (the store is down): retry as long as it takes.
+
+    Named, not imported: the state backend's client library stays confined to its module.
+    """
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    return any(name in cls.__name__ for cls in type(exc).__mro__ for name in _OUTAGE_NAMES)
+
+
+class Batcher:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.queue = runtime.inbox.queue
+
+    async def run(self) -> None:
+        while True:
+            batch = await self.collect()
+            await self.process(batch)
+            # With the memory store nothing above suspends while mentions wait: yield once per
+            # batch so sources, the API, signals and the watchdog keep running under load.
+            await asyncio.sleep(0)
+
+    async def collect(self) -> list[Arrival]:
+        """Block for the first mention, then take what waits and what comes within batch_wait."""
+        size = self.runtime.config.daemon.batch_size
+        batch = [await self.queue.get()]
+        self._drain(batch, size)
+        wait = self.runtime.config.daemon.batch_wait
+        if len(batch) >= size or wait <= 0:
+            return batch
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while len(batch) < size:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    batch.append(await self.queue.get())
+            except TimeoutError:
+                break
+            self._drain(batch, size)
+        return batch
+
+    def _drain(self, batch: list[Arrival], size: int) -> None:
+        queue = self.queue
+        while len(batch) < size and not queue.empty():
+            batch.append(queue.get_nowait())
+
+    async def process(self, batch: list[Arrival]) -> None:
+        """Decide ``batch``, retrying with backoff; every mention is marked done either way."""
+        try:
+            attempt = 0
+            while True:
+                try:
+                    await self.runtime.decide(batch)
+                except Exception as exc:
+                    attempt += 1
+                    if not self._should_retry(exc, attempt, len(batch)):
+                        return
+                    await asyncio.sleep(backoff_delay(attempt - 1))
+                else:
+                    return
+        finally:
+            for _ in batch:
+                self.queue.task_done()
+
+    def _should_retry(self, exc: Exception, attempt: int, size: int) -> bool:
+        failures = self.runtime.metrics.batch_failures
+        outage = is_outage(exc)
+        if outage or attempt < POISON_AFTER:
+            failures.labels("retried").inc()
+            log.warning(
+                "batch failed, retrying",
+                extra=kv(mentions=size, attempt=attempt, outage=outage, error=repr(exc)),
+            )
+            return True
+        failures.labels("dropped").inc()
+        log.error("batch dropped after repeated failures", exc_info=exc, extra=kv(mentions=size))
+        return False
+
+
+async def advance_when_idle(runtime: Runtime) -> None:
+    """Move event time on with the clock while no mention arrives, so quiet threads resolve.
+
+    Only when idle for a whole ``alerts.tick``: a stream sent faster than real time (a replay,
+    the demo) must not have its event time overtaken by the wall clock mid-stream.
+    """
+    clock = runtime.clock
+    runtime.last_activity = clock.now()
+    while True:
+        tick = runtime.config.alerts.tick
+        await clock.sleep(min(tick, IDLE_CHECK_MAX))
+        if clock.now() - runtime.last_activity < tick or runtime.engine.watermark is None:
+            continue  # busy, or no mention yet: nothing could resolve
+        try:
+            transitions = await runtime.advance()
+        except Exception as exc:
+            log.warning("idle advance failed", extra=kv(error=repr(exc)))
+            continue
+        runtime.metrics.idle_advances.inc()
+        runtime.last_activity = clock.now()  # the next advance is one tick later
+        if transitions:
+            log.info("idle advance", extra=kv(transitions=len(transitions)))

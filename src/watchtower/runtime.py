@@ -1,0 +1,230 @@
+"""The live object graph of one daemon, and what the HTTP API asks of it.
+
+One lock serialises the engine: batches, idle clock ticks and reload swaps never interleave
+(the engine is not re-entrant: it orders transitions by input position and compare-and-sets
+thread states). Reload builds everything new first and swaps last, so a failure changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from watchtower.alerting.alert import AlertTransition
+from watchtower.clock import Clock
+from watchtower.config import Config
+from watchtower.engine import Engine
+from watchtower.errors import ConfigError
+from watchtower.logs import kv
+from watchtower.mention import Mention
+from watchtower.metrics import Metrics
+from watchtower.persist import save_sentiment
+from watchtower.sources.http import Feedback
+from watchtower.sources.inbox import Arrival, Inbox
+from watchtower.sources.mqtt import MqttSource
+from watchtower.state.store import Store
+from watchtower.views import thread_views
+
+log = logging.getLogger(__name__)
+
+_REMEMBERED_TEXTS = 50_000  # recent mention texts, so feedback can name a mention by id
+_REMEMBERED_ACKS = 10_000  # episodes acknowledged through this process (the board greys them)
+_STORE_CHECK_TIMEOUT = 2.0
+
+
+class Delivery(Protocol):
+    """The alert delivery stage as the daemon drives it (alerting.outbox.Delivery)."""
+
+    async def submit(self, transitions: Sequence[AlertTransition]) -> None: ...
+
+    async def run(self) -> None: ...
+
+    async def flush(self, timeout: float) -> int: ...  # noqa: ASYNC109 - its API
+
+    async def ack(self, episode_id: str) -> bool: ...
+
+    def reload(self, config: Config) -> None: ...
+
+    def recent(self, limit: int) -> list[dict[str, Any]]: ...
+
+
+class RecentTexts:
+    """The last texts seen by mention id, bounded (feedback by ``mention_id`` looks here)."""
+
+    def __init__(self, size: int = _REMEMBERED_TEXTS) -> None:
+        self._texts: OrderedDict[str, str] = OrderedDict()
+        self._size = size
+
+    def add(self, mentions: Sequence[Mention]) -> None:
+        texts = self._texts
+        for m in mentions:
+            texts[m.id] = m.text
+        while len(texts) > self._size:
+            texts.popitem(last=False)
+
+    def get(self, mention_id: str) -> str | None:
+        return self._texts.get(mention_id)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    metrics: Metrics
+    inbox: Inbox
+    store: Store
+    engine: Engine
+    delivery: Delivery
+    clock: Clock
+    mqtt: MqttSource | None = None
+    started: bool = False  # set once every task runs: /readyz
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    texts: RecentTexts = field(default_factory=RecentTexts)
+    acked: OrderedDict[str, None] = field(default_factory=OrderedDict)  # for the board
+    last_activity: float = 0.0  # clock time of the last engine call: idle detection
+    last_progress: float = field(default_factory=time.monotonic)  # the watchdog reads it
+
+    async def decide(self, arrivals: Sequence[Arrival]) -> list[AlertTransition]:
+        """One batch through the engine into the outbox; the metrics of what happened."""
+        mentions = [a.mention for a in arrivals]
+        async with self.lock:
+            transitions = await self.engine.process(mentions)
+            if transitions:  # most batches decide nothing: spare the outbox its round trips
+                await self.delivery.submit(transitions)
+        done = time.perf_counter()
+        observe = self.metrics.processing_seconds.observe
+        for a in arrivals:
+            observe(done - a.arrived)
+        self.texts.add(mentions)
+        self.last_activity = self.clock.now()
+        self._published(transitions)
+        return transitions
+
+    async def advance(self) -> list[AlertTransition]:
+        """Let event time pass with no mention, so quiet threads resolve while the stream sleeps."""
+        async with self.lock:
+            transitions = await self.engine.advance(self.clock.now())
+            if transitions:
+                await self.delivery.submit(transitions)
+        self._published(transitions)
+        return transitions
+
+    def _published(self, transitions: Sequence[AlertTransition]) -> None:
+        counter = self.metrics.alert_transitions
+        for t in transitions:
+            counter.labels(t.level, t.state).inc()
+            if self.mqtt is not None:
+                self.mqtt.publish_nowait(t.to_json())
+        self.last_progress = time.monotonic()
+
+    def stalled(self, seconds: float) -> bool:
+        """Mentions wait, yet no batch finished for ``seconds``: the watchdog stops pinging."""
+        waiting = self.inbox.queue.qsize() > 0
+        return waiting and time.monotonic() - self.last_progress > seconds
+
+    # --- reload: validate, build, then swap -----------------------------------------------
+
+    async def reload(self, new: Config) -> None:
+        """Apply ``new``; raises ConfigError (and changes nothing) when it cannot be applied."""
+        restart_only(self.config, new)
+        self.delivery.reload(new)  # the last fallible step: it keeps its old routes on error
+        async with self.lock:
+            # thread state, event time and learned models carry over (Engine.reconfigure)
+            self.engine.reconfigure(new)
+            self.config = new
+            if self.mqtt is not None:
+                self.mqtt.max_text_chars = new.input.max_text_chars
+
+    # --- the HTTP API (sources.http.Service) -----------------------------------------------
+
+    async def readiness(self) -> dict[str, bool]:
+        checks = {"started": self.started, "accepting": self.inbox.accepting}
+        checks["store"] = await self._store_reachable()
+        if self.mqtt is not None:
+            checks["mqtt"] = self.mqtt.connected
+        return checks
+
+    async def _store_reachable(self) -> bool:
+        try:
+            async with asyncio.timeout(_STORE_CHECK_TIMEOUT):
+                await self.store.thread_count()
+        except Exception as exc:
+            log.warning("state store unreachable", extra=kv(error=repr(exc)))
+            return False
+        return True
+
+    def recent_alerts(self, limit: int) -> list[dict[str, Any]]:
+        """The latest transitions, each marked ``acked`` when its episode was acknowledged here."""
+        acked = self.acked
+        return [{**a, "acked": a.get("episode_id") in acked} for a in self.delivery.recent(limit)]
+
+    async def ack(self, episode_id: str) -> bool:
+        if not await self.delivery.ack(episode_id):
+            return False
+        self.acked[episode_id] = None
+        while len(self.acked) > _REMEMBERED_ACKS:
+            self.acked.popitem(last=False)
+        return True
+
+    async def threads(self) -> list[dict[str, Any]]:
+        return await thread_views(self.engine)
+
+    async def feedback(self, label: str, text: str | None, mention_id: str | None) -> Feedback:
+        if not self.config.sentiment.learn:
+            return "learning is off"
+        if text is None and mention_id is not None:
+            text = self.texts.get(mention_id)
+        if text is None:
+            return "unknown mention"
+        self.engine.sentiment.learn(text, label)
+        log.info("sentiment feedback learned", extra=kv(label=label, mention_id=mention_id))
+        try:  # keep what an operator taught across a crash, not only a clean stop
+            await save_sentiment(self.store, self.engine.sentiment)
+        except Exception as exc:
+            log.warning("sentiment model not saved", extra=kv(error=repr(exc)))
+        return "learned"
+
+
+# Sections and keys whose change needs new sockets, a new store or new model state.
+_RESTART_KEYS = (
+    "state",
+    "features",
+    "sentiment",
+    "mqtt",
+    "http.enabled",
+    "http.host",
+    "http.port",
+    "daemon.queue_size",
+    "input.dead_letter",
+    "input.root_memory",
+    "input.max_remembered_roots",
+)
+
+
+def restart_only(old: Config, new: Config) -> None:
+    """Refuse a reload that changes something only a restart can apply, naming the key."""
+    for key in _RESTART_KEYS:
+        if _lookup(old, key) != _lookup(new, key):
+            raise ConfigError(key, "cannot change on reload; restart the daemon to apply it")
+
+
+def _lookup(config: Config, dotted: str) -> object:
+    value: object = config
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def config_summary(config: Config) -> dict[str, Any]:
+    """What a log line may say about a config: never a secret (tokens, URLs, passwords)."""
+    return {
+        "state": config.state.backend,
+        "levels": ",".join(f"{lvl.name}>={lvl.enter}" for lvl in config.levels),
+        "routes": len(config.notify.routes),
+        "http": f"{config.http.host}:{config.http.port}" if config.http.enabled else "off",
+        "mqtt": f"{config.mqtt.host}:{config.mqtt.port}" if config.mqtt.enabled else "off",
+    }

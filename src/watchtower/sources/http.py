@@ -1,0 +1,242 @@
+"""HTTP: mention ingest, the JSON API, /metrics, health probes and the on-call board.
+
+The handlers see the rest of the daemon only through ``Service`` (a source never imports a later
+stage). The config is read on every request, so a reload changes the token and the body limit
+without a restart. Probes, /metrics and the static board need no token; everything under /v1
+does when ``http.token`` is set.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Protocol
+
+import orjson
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from watchtower.config import Config
+from watchtower.mention import LABELS
+from watchtower.metrics import Metrics
+from watchtower.sources.board import PAGE
+from watchtower.sources.inbox import Inbox
+from watchtower.sources.records import BodyError, BodyKind, decode_body
+
+SOURCE = "http"
+RETRY_AFTER_SECONDS = "1"
+MAX_ERRORS_SHOWN = 1000  # per response; the counts are always complete
+_SMALL_BODY = 64 * 1024  # API bodies other than ingest (feedback) are tiny
+_CONTENT_TYPES: dict[str, BodyKind] = {
+    "application/json": "json",
+    "application/x-ndjson": "ndjson",
+    "application/ndjson": "ndjson",
+}
+
+Feedback = Literal["learned", "unknown mention", "learning is off"]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class Service(Protocol):
+    """What the HTTP interface needs from the running daemon."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def inbox(self) -> Inbox: ...
+
+    async def readiness(self) -> dict[str, bool]: ...
+
+    def recent_alerts(self, limit: int) -> list[dict[str, Any]]: ...
+
+    async def ack(self, episode_id: str) -> bool: ...
+
+    async def threads(self) -> list[dict[str, Any]]: ...
+
+    async def feedback(self, label: str, text: str | None, mention_id: str | None) -> Feedback: ...
+
+
+SERVICE = web.AppKey("service", Service)
+
+
+def create_app(service: Service) -> web.Application:
+    app = web.Application(middlewares=[_auth])
+    app[SERVICE] = service
+    app.router.add_get("/", _board)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    app.router.add_post("/v1/mentions", _ingest)
+    app.router.add_get("/v1/alerts", _alerts)
+    app.router.add_post("/v1/alerts/{episode_id}/ack", _ack)
+    app.router.add_post("/v1/feedback", _feedback)
+    app.router.add_get("/v1/threads", _threads)
+    return app
+
+
+def _json(data: object, status: int = 200, **headers: str) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+@web.middleware
+async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    token = request.app[SERVICE].config.http.token
+    if token is None or not request.path.startswith("/v1/"):
+        return await handler(request)
+    given = request.headers.get("Authorization", "")
+    scheme, _, value = given.partition(" ")
+    # compare_digest: the time taken does not tell how much of a guess was right
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        value.strip().encode(), str(token).encode()
+    ):
+        return _json(
+            {"error": "missing or wrong bearer token"}, 401, **{"WWW-Authenticate": "Bearer"}
+        )
+    return await handler(request)
+
+
+async def read_limited(request: web.Request, limit: int) -> bytes:
+    """The body, or 413 as soon as it is known to exceed ``limit`` (before reading it all)."""
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> web.HTTPRequestEntityTooLarge:
+    error = {"error": f"body larger than {limit} bytes (http.max_body_bytes)"}
+    return web.HTTPRequestEntityTooLarge(
+        max_size=limit, text=orjson.dumps(error).decode(), content_type="application/json"
+    )
+
+
+async def _ingest(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    config = service.config
+    kind = _CONTENT_TYPES.get(request.content_type)
+    if kind is None:
+        accepted = ", ".join(_CONTENT_TYPES)
+        return _json({"error": f"content type must be one of {accepted}"}, 415)
+    if not service.inbox.accepting:
+        return _json({"error": "shutting down"}, 503, **{"Retry-After": RETRY_AFTER_SECONDS})
+    body = await read_limited(request, config.http.max_body_bytes)
+    try:
+        decoded = decode_body(body, kind, config.input.max_text_chars)
+    except BodyError as exc:
+        return _json({"error": str(exc)}, 400)
+    inbox = service.inbox
+    if not inbox.offer(SOURCE, decoded.mentions):
+        # nothing of this request was taken: the client retries all of it later
+        error = {"error": "queue full, retry later", "room": inbox.room()}
+        return _json(error, 503, **{"Retry-After": RETRY_AFTER_SECONDS})
+    inbox.count(SOURCE, f"{request.remote or '-'}", decoded)
+    errors = [r.to_dict() for r in decoded.rejected[:MAX_ERRORS_SHOWN]]
+    result = {"accepted": len(decoded.mentions), "rejected": len(decoded.rejected)}
+    return _json({**result, "errors": errors}, 202)
+
+
+async def _board(_: web.Request) -> web.Response:
+    return web.Response(text=PAGE, content_type="text/html")
+
+
+async def _healthz(_: web.Request) -> web.Response:
+    return _json({"status": "ok"})  # answering at all shows the event loop is alive
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    checks = await request.app[SERVICE].readiness()
+    ready = all(checks.values())
+    return _json({"ready": ready, "checks": checks}, 200 if ready else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    body = generate_latest(request.app[SERVICE].metrics.registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _alerts(request: web.Request) -> web.Response:
+    try:
+        limit = min(1000, max(1, int(request.query.get("limit", "50"))))
+    except ValueError:
+        return _json({"error": "limit must be a whole number"}, 400)
+    return _json({"alerts": request.app[SERVICE].recent_alerts(limit)})
+
+
+async def _ack(request: web.Request) -> web.Response:
+    episode_id = request.match_info["episode_id"]
+    if not await request.app[SERVICE].ack(episode_id):
+        return _json({"error": f"no open episode {episode_id!r}"}, 404)
+    return _json({"acked": episode_id})
+
+
+async def _threads(request: web.Request) -> web.Response:
+    return _json({"threads": await request.app[SERVICE].threads()})
+
+
+async def _feedback(request: web.Request) -> web.Response:
+    try:
+        data = orjson.loads(await read_limited(request, _SMALL_BODY))
+    except orjson.JSONDecodeError:
+        return _json({"error": "body must be a JSON object"}, 400)
+    problem = _feedback_problem(data)
+    if problem is not None:
+        return _json({"error": problem}, 400)
+    outcome = await request.app[SERVICE].feedback(
+        data["label"], data.get("text"), data.get("mention_id")
+    )
+    if outcome == "unknown mention":
+        return _json({"error": f"mention {data['mention_id']!r} is not known (send text)"}, 404)
+    if outcome == "learning is off":
+        return _json({"error": "sentiment.learn is off in the config"}, 409)
+    return _json({"learned": data["label"]})
+
+
+def _feedback_problem(data: object) -> str | None:
+    if not isinstance(data, dict):
+        return "body must be a JSON object"
+    if data.get("label") not in LABELS:
+        return f"label must be one of {', '.join(LABELS)}"
+    text, mention_id = data.get("text"), data.get("mention_id")
+    if (text is None) == (mention_id is None):
+        return "give exactly one of text and mention_id"
+    if not isinstance(text or mention_id, str) or not (text or mention_id):
+        return "text and mention_id must be non-empty strings"
+    return None
+
+
+class HttpServer:
+    """The listening socket; ``stop`` is harmless to call twice."""
+
+    def __init__(self, service: Service, host: str, port: int) -> None:
+        self._runner = web.AppRunner(create_app(service), access_log=None, shutdown_timeout=2.0)
+        self._host, self._port = host, port
+        self._started = False
+
+    async def start(self) -> None:
+        await self._runner.setup()
+        self._started = True
+        await web.TCPSite(self._runner, self._host, self._port).start()
+
+    @property
+    def port(self) -> int:
+        """The bound port (the configured one, or the one picked for port 0)."""
+        address = self._runner.addresses[0]
+        return int(address[1])
+
+    async def stop(self) -> None:
+        if self._started:
+            self._started = False
+            await self._runner.cleanup()

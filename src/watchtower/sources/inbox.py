@@ -1,0 +1,63 @@
+"""The one bounded queue every source feeds, and the counting each record gets on the way in.
+
+Bounded so a flood turns into backpressure (MQTT stops reading, HTTP answers 503) instead of
+memory. A record is counted once as received, then either accepted (queued) or rejected (by the
+field at fault, and dead-lettered), so received = accepted + rejected per source.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from watchtower.deadletter import DeadLetter
+from watchtower.mention import Mention
+from watchtower.metrics import Metrics
+from watchtower.sources.records import Decoded
+
+
+@dataclass(slots=True)
+class Arrival:
+    mention: Mention
+    arrived: float  # perf_counter at receipt: the processing-latency histogram starts here
+    source: str
+
+
+class Inbox:
+    def __init__(self, size: int, metrics: Metrics, dead_letter: DeadLetter) -> None:
+        self.queue: asyncio.Queue[Arrival] = asyncio.Queue(size)
+        self.metrics = metrics
+        self.dead_letter = dead_letter
+        self.accepting = True  # cleared at shutdown: HTTP ingest answers 503 from then on
+
+    def room(self) -> int:
+        return self.queue.maxsize - self.queue.qsize()
+
+    def count(self, source: str, where: str, decoded: Decoded) -> None:
+        """Count a body's records as received and dead-letter its rejections."""
+        m = self.metrics
+        m.mentions_received.labels(source).inc(decoded.total)
+        for r in decoded.rejected:
+            m.mentions_rejected.labels(source, r.error.field).inc()
+            self.dead_letter.reject(source, f"{where} record {r.index}", r.error, r.raw)
+
+    def offer(self, source: str, mentions: Sequence[Mention]) -> bool:
+        """Queue all of ``mentions`` or none: a refused request must not be half-taken."""
+        if not self.accepting or len(mentions) > self.room():
+            return False
+        now = time.perf_counter()
+        put = self.queue.put_nowait
+        for mention in mentions:  # no await in this loop: nothing can take the room meanwhile
+            put(Arrival(mention, now, source))
+        self.metrics.mentions_accepted.labels(source).inc(len(mentions))
+        return True
+
+    async def put(self, source: str, mentions: Sequence[Mention]) -> None:
+        """Queue ``mentions``, waiting while the queue is full (the caller stops reading)."""
+        now = time.perf_counter()
+        accepted = self.metrics.mentions_accepted.labels(source)
+        for mention in mentions:
+            await self.queue.put(Arrival(mention, now, source))
+            accepted.inc()

@@ -1,0 +1,94 @@
+"""Bodies of records (one JSON object, a JSON array, or NDJSON) into mentions and rejections.
+
+Shared by the HTTP and MQTT sources, pure (no I/O), so both refuse the same records for the same
+reasons. A rejection keeps its index in the body and its raw text for the dead letter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import orjson
+
+from watchtower.errors import InvalidMention
+from watchtower.mention import Mention, decode, from_dict
+
+BodyKind = Literal["json", "ndjson", "auto"]
+
+
+class BodyError(ValueError):
+    """The body as a whole is unreadable (not JSON, not a record or a list of records)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    error: InvalidMention
+    raw: bytes
+
+    def to_dict(self) -> dict[str, object]:
+        return {"index": self.index, "field": self.error.field, "error": self.error.reason}
+
+
+@dataclass(slots=True)
+class Decoded:
+    mentions: list[Mention] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.mentions) + len(self.rejected)
+
+
+def decode_body(body: bytes, kind: BodyKind, max_text_chars: int) -> Decoded:
+    """Every record of ``body``; raises BodyError when the body itself cannot be read.
+
+    ``auto`` (MQTT payloads carry no content type): JSON first, then NDJSON when the body has
+    several lines, so a one-line broken record is a rejection, not a bad body.
+    """
+    if kind == "ndjson":
+        return _ndjson(body, max_text_chars)
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if kind == "auto" and b"\n" in body.strip():
+            return _ndjson(body, max_text_chars)
+        if kind == "auto":
+            return _one_bad(body, InvalidMention("(record)", f"not JSON: {exc}"))
+        raise BodyError(f"not JSON: {exc}") from None
+    if isinstance(data, list):
+        return _records(data, max_text_chars)
+    if isinstance(data, dict):
+        return _records([data], max_text_chars)
+    if kind == "auto":
+        return _one_bad(body, InvalidMention("(record)", "expected a JSON object or array"))
+    raise BodyError("expected a JSON object or an array of objects")
+
+
+def _records(items: list[object], max_text_chars: int) -> Decoded:
+    out = Decoded()
+    for index, item in enumerate(items):
+        try:
+            out.mentions.append(from_dict(item, max_text_chars))
+        except InvalidMention as error:
+            out.rejected.append(Rejection(index, error, orjson.dumps(item)))
+    return out
+
+
+def _ndjson(body: bytes, max_text_chars: int) -> Decoded:
+    out = Decoded()
+    index = 0
+    for line in body.splitlines():
+        if not line.strip():
+            continue  # blank lines are separators, not records
+        try:
+            out.mentions.append(decode(line, max_text_chars))
+        except InvalidMention as error:
+            out.rejected.append(Rejection(index, error, line))
+        index += 1
+    return out
+
+
+def _one_bad(body: bytes, error: InvalidMention) -> Decoded:
+    return Decoded(rejected=[Rejection(0, error, body)])

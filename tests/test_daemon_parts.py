@@ -1,0 +1,217 @@
+"""The daemon's small parts on their own: sd_notify, log lines, backoff, record bodies, batching."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+
+from watchtower.backoff import backoff_delay
+from watchtower.batcher import Batcher, advance_when_idle, is_outage
+from watchtower.clock import ManualClock
+from watchtower.config import (
+    AlertConfig,
+    Config,
+    DaemonConfig,
+    Duration,
+    LevelConfig,
+    MomentumConfig,
+    ScoringConfig,
+    Secret,
+    StateConfig,
+)
+from watchtower.daemon import Daemon
+from watchtower.errors import ConfigError
+from watchtower.logs import KeyValueFormatter, kv
+from watchtower.mention import from_dict
+from watchtower.sources.records import BodyError, decode_body
+from watchtower.systemd import Notifier, watchdog_interval
+
+from streams import burst, mention, stream
+
+
+def test_notifier_sends_datagrams_and_is_a_no_op_without_a_socket(tmp_path: Path) -> None:
+    path = tmp_path / "notify.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(path))
+        notifier = Notifier(str(path))
+        assert notifier.ready("running")
+        assert server.recv(100) == b"READY=1\nSTATUS=running"
+        assert notifier.reloading()
+        assert server.recv(100).startswith(b"RELOADING=1\nMONOTONIC_USEC=")
+        assert notifier.watchdog()
+        assert server.recv(100) == b"WATCHDOG=1"
+    assert not Notifier("").enabled
+    assert not Notifier("").ready()
+    assert not Notifier(str(tmp_path / "gone.sock")).stopping()  # failure: logged, not raised
+
+
+def test_watchdog_interval_is_half_the_usec(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("WATCHDOG_PID", raising=False)
+    monkeypatch.setenv("WATCHDOG_USEC", "30000000")
+    assert watchdog_interval() == 15.0
+    monkeypatch.setenv("WATCHDOG_PID", "1")  # meant for another process
+    assert watchdog_interval() is None
+    monkeypatch.delenv("WATCHDOG_USEC")
+    assert watchdog_interval() is None
+
+
+def test_log_lines_are_one_line_key_values_with_secrets_masked() -> None:
+    record = logging.LogRecord("watchtower.x", logging.ERROR, __file__, 1, "it broke", (), None)
+    record.fields = kv(token=Secret("hunter2"), path="/a b", n=3, text='say "hi"\nbye')["fields"]
+    line = KeyValueFormatter().format(record)
+    assert "\n" not in line
+    assert "hunter2" not in line
+    assert line.startswith("ts=")
+    assert ' level=error logger=watchtower.x msg="it broke" ' in line
+    assert line.endswith('token=*** path="/a b" n=3 text="say \\"hi\\"\\nbye"')
+
+
+def test_backoff_is_jittered_and_capped() -> None:
+    delays = [backoff_delay(attempt, base=0.5, cap=30) for attempt in range(40) for _ in range(20)]
+    assert all(0 <= d <= 30 for d in delays)
+    assert max(backoff_delay(0) for _ in range(200)) <= 0.5
+    assert len({round(d, 6) for d in delays}) > 100  # jitter: not a fixed schedule
+
+
+def test_outages_are_told_from_bugs() -> None:
+    class ConnectionError(Exception):
+        pass
+
+    assert is_outage(ConnectionRefusedError())
+    assert is_outage(TimeoutError())
+    assert is_outage(ConnectionError())
+    assert not is_outage(ValueError("bad"))
+    assert not is_outage(KeyError("x"))
+
+
+def test_record_bodies_object_array_ndjson_and_auto() -> None:
+    one = b'{"id": "a", "created_at": 1, "text": "x"}'
+    assert [m.id for m in decode_body(one, "json", 100).mentions] == ["a"]
+    array = b'[{"id": "a", "created_at": 1, "text": "x"}, {"id": "b"}]'
+    decoded = decode_body(array, "json", 100)
+    assert [m.id for m in decoded.mentions] == ["a"]
+    assert [(r.index, r.error.field) for r in decoded.rejected] == [(1, "text")]
+    ndjson = one + b"\n\n" + b'{"id": "c", "created_at": 2, "text": "y"}\n'
+    assert [m.id for m in decode_body(ndjson, "auto", 100).mentions] == ["a", "c"]
+    broken = decode_body(b"{nope", "auto", 100)  # MQTT: a bad payload is one rejected record
+    assert broken.total == 1
+    assert broken.rejected[0].error.field == "(record)"
+    assert decode_body(b"7", "auto", 100).rejected[0].error.reason.startswith("expected")
+    with pytest.raises(BodyError):
+        decode_body(b"{nope", "json", 100)
+    with pytest.raises(BodyError):
+        decode_body(b'"text"', "json", 100)
+
+
+def _daemon(batch_size: int, batch_wait: float) -> Daemon:
+    daemon = DaemonConfig(batch_size=batch_size, batch_wait=Duration(batch_wait))
+    return Daemon(Config(daemon=daemon), handle_signals=False)
+
+
+async def test_batches_take_what_waits_up_to_the_size() -> None:
+    d = _daemon(batch_size=3, batch_wait=0)
+    inbox = d.runtime.inbox
+    assert inbox.offer("test", [from_dict(mention(f"m{i}", i, "x"), 100) for i in range(5)])
+    batcher = Batcher(d.runtime)
+    assert [a.mention.id for a in await batcher.collect()] == ["m0", "m1", "m2"]
+    assert [a.mention.id for a in await batcher.collect()] == ["m3", "m4"]  # no waiting: wait 0
+    await d.teardown()
+
+
+async def test_batch_wait_lets_a_batch_fill() -> None:
+    d = _daemon(batch_size=10, batch_wait=0.3)
+    inbox = d.runtime.inbox
+    batcher = Batcher(d.runtime)
+
+    async def trickle() -> None:
+        for i in range(4):
+            await inbox.put("test", [from_dict(mention(f"m{i}", i, "x"), 100)])
+            await asyncio.sleep(0.02)
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(trickle())
+        batch = await batcher.collect()
+    assert [a.mention.id for a in batch] == ["m0", "m1", "m2", "m3"]
+    await d.teardown()
+
+
+async def test_a_failing_batch_is_retried_then_dropped_and_marked_done(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    d = _daemon(batch_size=10, batch_wait=0)
+    calls = 0
+
+    async def broken(arrivals: object) -> list[object]:
+        nonlocal calls
+        calls += 1
+        raise ValueError("a bug, not an outage")
+
+    monkeypatch.setattr(d.runtime, "decide", broken)
+    monkeypatch.setattr("watchtower.batcher.backoff_delay", lambda attempt: 0.0)
+    inbox = d.runtime.inbox
+    inbox.offer("test", [from_dict(mention("m0", 0, "x"), 100)])
+    batcher = Batcher(d.runtime)
+    await batcher.process(await batcher.collect())
+    assert calls == 5
+    await asyncio.wait_for(inbox.queue.join(), 1)  # done, so a drain does not hang on it
+    registry = d.runtime.metrics.registry
+    assert registry.get_sample_value("watchtower_batch_failures_total", {"outcome": "dropped"}) == 1
+    await d.teardown()
+
+
+async def test_reload_swaps_the_engine_and_keeps_thread_state() -> None:
+    d = Daemon(Config(), handle_signals=False)
+    rt = d.runtime
+    inbox = rt.inbox
+    inbox.offer(
+        "test", [from_dict(mention(f"m{i}", i, "x", thread_id="t1"), 100) for i in range(5)]
+    )
+    await rt.decide(list(inbox.queue._queue))  # type: ignore[attr-defined]
+    engine = rt.engine
+    old_levels, watermark, sentiment = engine.levels, engine.watermark, engine.sentiment
+    levels = (LevelConfig("watch", enter=0.4, exit=0.2),)
+    await rt.reload(dataclasses.replace(rt.config, levels=levels))
+    assert rt.engine is engine  # reconfigured in place
+    assert rt.config.levels == levels
+    assert engine.config.levels == levels
+    assert engine.levels is not old_levels
+    assert engine.watermark == watermark
+    assert engine.sentiment is sentiment  # what it learned stays
+    assert (await rt.store.load(["t1"]))["t1"].count == 5  # thread state kept
+    with pytest.raises(ConfigError) as refused:
+        await rt.reload(dataclasses.replace(rt.config, state=StateConfig(max_threads=10)))
+    assert refused.value.key == "state"
+    assert rt.config.levels == levels  # a refused reload changes nothing
+    await d.teardown()
+
+
+async def test_the_idle_clock_resolves_a_quiet_thread() -> None:
+    burst_ = stream(burst("r1", 0, 30, 4, "@acme you lost my bag, worst airline ever"))
+    clock = ManualClock(start=burst_[-1]["created_at"] + 1)
+    config = Config(
+        momentum=MomentumConfig(big_size=10, min_count=3),
+        scoring=ScoringConfig(sentiment_gate="off"),
+        alerts=AlertConfig(resolve_after_quiet=Duration(600), tick=Duration(60)),
+    )
+    d = Daemon(config, clock=clock, handle_signals=False)
+    rt = d.runtime
+    rt.inbox.offer("test", [from_dict(r, 4000) for r in burst_])
+    fired = await rt.decide(list(rt.inbox.queue._queue))  # type: ignore[attr-defined]
+    assert [t.state for t in fired] == ["firing"]
+    async with asyncio.TaskGroup() as group:
+        idle = group.create_task(advance_when_idle(rt))
+        for _ in range(30):  # 30 quiet minutes of wall (= event) time, a tick at a time
+            clock.advance(60)
+            await asyncio.sleep(0.01)
+        idle.cancel()
+    states = [a["state"] for a in rt.delivery.recent(10)]
+    assert states == ["resolved", "firing"]  # newest first
+    advances = rt.metrics.registry.get_sample_value("watchtower_idle_advances_total")
+    assert advances is not None
+    assert advances > 0
+    await d.teardown()

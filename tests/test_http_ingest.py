@@ -1,0 +1,251 @@
+"""HTTP ingest and API on a real socket: auth, limits, per-record errors, backpressure.
+
+The daemon's object graph is real (memory store, outbox, inbox); only the HTTP server runs, no
+batcher, so what a request queued stays in the inbox where the test can count it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import pytest
+
+from watchtower.config import (
+    Config,
+    DaemonConfig,
+    HttpConfig,
+    InputConfig,
+    MomentumConfig,
+    NotifyConfig,
+    ScoringConfig,
+    Secret,
+)
+from watchtower.daemon import Daemon
+from watchtower.sources.http import HttpServer
+
+from streams import T0, burst, mention
+
+TOKEN = "s3cret-token"  # noqa: S105 - a test token
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+JSON = {"Content-Type": "application/json", **AUTH}
+NDJSON = {"Content-Type": "application/x-ndjson", **AUTH}
+
+
+@dataclass
+class Api:
+    daemon: Daemon
+    base: str
+    session: aiohttp.ClientSession
+    dead_letter: Path
+
+    async def post(
+        self, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
+        async with self.session.post(self.base + path, data=body, headers=headers) as r:
+            return r.status, await r.json(content_type=None)
+
+    @property
+    def queued(self) -> int:
+        return self.daemon.runtime.inbox.queue.qsize()
+
+    def metric(self, name: str, **labels: str) -> float:
+        value = self.daemon.runtime.metrics.registry.get_sample_value(name, labels)
+        return 0.0 if value is None else value
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[Api]:
+    dead = tmp_path / "dead.jsonl"
+    config = Config(
+        http=HttpConfig(port=0, token=Secret(TOKEN), max_body_bytes=4000),
+        daemon=DaemonConfig(queue_size=3),
+        input=InputConfig(dead_letter=str(dead), max_text_chars=200),
+        momentum=MomentumConfig(big_size=10, min_count=3),  # a burst of 30 fires
+        scoring=ScoringConfig(sentiment_gate="off"),
+        notify=NotifyConfig(console=False),
+    )
+    daemon = Daemon(config)
+    server = HttpServer(daemon.runtime, "127.0.0.1", 0)
+    await server.start()
+    daemon.http = server  # torn down with the daemon
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield Api(daemon, f"http://127.0.0.1:{server.port}", session, dead)
+    finally:
+        await daemon.teardown()
+
+
+def record(mid: str, text: str = "@acme where is my refund", **more: Any) -> dict[str, Any]:
+    return mention(mid, 10.0, text, **more)
+
+
+async def test_ingest_needs_the_bearer_token(api: Api) -> None:
+    body = orjson.dumps(record("m1"))
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {TOKEN}"}):
+        status, data = await api.post(
+            "/v1/mentions", body, {"Content-Type": "application/json", **headers}
+        )
+        assert status == 401, headers
+        assert "token" in data["error"]
+    assert api.queued == 0
+    status, data = await api.post("/v1/mentions", body, JSON)
+    assert (status, data) == (202, {"accepted": 1, "rejected": 0, "errors": []})
+    assert api.queued == 1
+    async with api.session.get(api.base + "/v1/alerts") as r:
+        assert r.status == 401  # the API too, not just ingest
+
+
+async def test_probes_metrics_and_board_need_no_token(api: Api) -> None:
+    for path in ("/healthz", "/metrics", "/"):
+        async with api.session.get(api.base + path) as r:
+            assert r.status == 200, path
+    async with api.session.get(api.base + "/metrics") as r:
+        assert "watchtower_queue_depth" in await r.text()
+    async with api.session.get(api.base + "/") as r:
+        page = await r.text()
+        assert "v1/alerts" in page
+        assert "textContent" in page
+    async with api.session.get(api.base + "/readyz") as r:
+        data = await r.json()
+        assert r.status == 503  # tasks not started: not ready
+        assert data["checks"]["started"] is False
+        assert data["checks"]["store"] is True
+
+
+async def test_body_over_the_limit_is_413(api: Api) -> None:
+    big = orjson.dumps([record(f"m{i}") for i in range(40)])
+    assert len(big) > 4000
+    status, _ = await api.post("/v1/mentions", big, JSON)
+    assert status == 413
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: caught while reading
+        for i in range(0, len(big), 512):
+            yield big[i : i + 512]
+
+    async with api.session.post(api.base + "/v1/mentions", data=chunks(), headers=JSON) as r:
+        assert r.status == 413
+    assert api.queued == 0
+
+
+async def test_wrong_content_type_is_415(api: Api) -> None:
+    body = orjson.dumps(record("m1"))
+    status, data = await api.post("/v1/mentions", body, {"Content-Type": "text/plain", **AUTH})
+    assert status == 415
+    assert "application/x-ndjson" in data["error"]
+    assert api.queued == 0
+
+
+async def test_bad_records_are_named_in_the_202_and_dead_lettered(api: Api) -> None:
+    records = [record("ok1"), {"id": "bad1", "created_at": T0, "text": 5}, record("ok2"),
+               record("bad2", created_at="yesterday")]  # fmt: skip
+    status, data = await api.post("/v1/mentions", orjson.dumps(records), JSON)
+    assert status == 202
+    assert data["accepted"] == 2
+    assert data["rejected"] == 2
+    assert data["errors"] == [
+        {"index": 1, "field": "text", "error": "expected a string, got 5"},
+        {"index": 3, "field": "created_at", "error": "unparseable time 'yesterday'"},
+    ]
+    assert api.queued == 2
+    api.daemon.runtime.inbox.dead_letter.close()  # flushes the file
+    dead = [orjson.loads(line) for line in api.dead_letter.read_bytes().splitlines()]
+    assert [(d["source"], d["field"]) for d in dead] == [("http", "text"), ("http", "created_at")]
+    assert orjson.loads(dead[0]["record"])["id"] == "bad1"
+    assert api.metric("watchtower_mentions_received_total", source="http") == 4
+    assert api.metric("watchtower_mentions_accepted_total", source="http") == 2
+    assert api.metric("watchtower_mentions_rejected_total", source="http", reason="text") == 1
+
+
+async def test_ndjson_batch_with_a_broken_line(api: Api) -> None:
+    lines = [orjson.dumps(record("n1")), b"", b"{not json", orjson.dumps(record("n2")), b""]
+    status, data = await api.post("/v1/mentions", b"\n".join(lines), NDJSON)
+    assert status == 202
+    assert (data["accepted"], data["rejected"]) == (2, 1)
+    assert data["errors"][0]["index"] == 1
+    assert data["errors"][0]["field"] == "(record)"
+    assert [a.mention.id for a in api.daemon.runtime.inbox.queue._queue] == ["n1", "n2"]  # type: ignore[attr-defined]
+
+
+async def test_a_body_that_is_not_json_is_400(api: Api) -> None:
+    status, data = await api.post("/v1/mentions", b"{oops", JSON)
+    assert status == 400
+    assert "not JSON" in data["error"]
+    status, _ = await api.post("/v1/mentions", b"42", JSON)
+    assert status == 400
+
+
+async def test_full_queue_refuses_the_whole_request_with_503(api: Api) -> None:
+    status, _ = await api.post("/v1/mentions", orjson.dumps([record("a"), record("b")]), JSON)
+    assert status == 202
+    body = orjson.dumps([record("c"), record("d"), {"id": "bad"}])
+    async with api.session.post(api.base + "/v1/mentions", data=body, headers=JSON) as r:
+        assert r.status == 503
+        assert r.headers["Retry-After"] == "1"
+    assert api.queued == 2  # not half-taken: "c" did fit, yet it was not queued
+    assert api.metric("watchtower_mentions_received_total", source="http") == 2
+    assert not api.dead_letter.exists() or api.dead_letter.read_bytes() == b""
+    status, _ = await api.post("/v1/mentions", orjson.dumps(record("c")), JSON)
+    assert status == 202  # what fits is still taken
+    api.daemon.runtime.inbox.accepting = False  # shutting down: refused as well
+    status, _ = await api.post("/v1/mentions", orjson.dumps(record("e")), JSON)
+    assert status == 503
+
+
+async def test_feedback_teaches_the_sentiment_model(api: Api) -> None:
+    await api.post("/v1/mentions", orjson.dumps(record("f1", text="meh, the app is slow")), JSON)
+    await api.daemon.runtime.decide(list(api.daemon.runtime.inbox.queue._queue))  # type: ignore[attr-defined]
+    learned: list[tuple[str, str]] = []
+    model = api.daemon.runtime.engine.sentiment
+    model.learn = lambda text, label: learned.append((text, label))  # type: ignore[method-assign]
+    status, _ = await api.post("/v1/feedback", b'{"mention_id": "f1", "label": "neutral"}', JSON)
+    assert status == 200
+    status, _ = await api.post(
+        "/v1/feedback", b'{"text": "not a complaint", "label": "positive"}', JSON
+    )
+    assert status == 200
+    assert learned == [("meh, the app is slow", "neutral"), ("not a complaint", "positive")]
+    status, _ = await api.post("/v1/feedback", b'{"mention_id": "nope", "label": "neutral"}', JSON)
+    assert status == 404
+    for bad in (b'{"text": "x", "label": "angry"}', b'{"label": "neutral"}', b"[1]",
+                b'{"text": "x", "mention_id": "f1", "label": "neutral"}'):  # fmt: skip
+        status, _ = await api.post("/v1/feedback", bad, JSON)
+        assert status == 400, bad
+    assert len(learned) == 2
+
+
+async def test_alerts_threads_and_ack_answer_json(api: Api) -> None:
+    async with api.session.get(api.base + "/v1/alerts?limit=5", headers=AUTH) as r:
+        assert r.status == 200
+        assert (await r.json()) == {"alerts": []}
+    async with api.session.get(api.base + "/v1/threads", headers=AUTH) as r:
+        assert r.status == 200
+        assert (await r.json()) == {"threads": []}
+    status, _ = await api.post("/v1/alerts/nope@1/ack", b"", AUTH)
+    assert status == 404
+
+
+async def test_a_firing_episode_shows_in_alerts_and_threads_and_can_be_acked(api: Api) -> None:
+    rt = api.daemon.runtime
+    records = burst("r1", 0, 30, 4, "@acme you lost my bag")
+    for i in range(0, len(records), 3):  # the queue holds 3: feed the engine as it drains
+        status, _ = await api.post("/v1/mentions", orjson.dumps(records[i : i + 3]), JSON)
+        assert status == 202
+        await rt.decide(list(rt.inbox.queue._queue))  # type: ignore[attr-defined]
+        rt.inbox.queue._queue.clear()  # type: ignore[attr-defined]
+    async with api.session.get(api.base + "/v1/alerts", headers=AUTH) as r:
+        (alert,) = (await r.json())["alerts"]
+    assert (alert["thread_id"], alert["state"], alert["acked"]) == ("r1", "firing", False)
+    async with api.session.get(api.base + "/v1/threads", headers=AUTH) as r:
+        (thread,) = (await r.json())["threads"]
+    assert thread["thread_id"] == "r1"
+    assert thread["episode_id"] == alert["episode_id"]
+    assert thread["explanation"]["count"] == 30
+    status, data = await api.post(f"/v1/alerts/{alert['episode_id']}/ack", b"", AUTH)
+    assert (status, data) == (200, {"acked": alert["episode_id"]})
+    async with api.session.get(api.base + "/v1/alerts", headers=AUTH) as r:
+        assert (await r.json())["alerts"][0]["acked"] is True
