@@ -6,6 +6,7 @@ batcher, so what a request queued stays in the inbox where the test can count it
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -249,3 +250,15 @@ async def test_a_firing_episode_shows_in_alerts_and_threads_and_can_be_acked(api
     assert (status, data) == (200, {"acked": alert["episode_id"]})
     async with api.session.get(api.base + "/v1/alerts", headers=AUTH) as r:
         assert (await r.json())["alerts"][0]["acked"] is True
+
+
+async def test_a_mention_from_the_future_is_refused_by_name(api: Api) -> None:
+    tomorrow = time.time() + 86_400  # a source with a bad clock
+    records = [record("now1"), record("future1", created_at=tomorrow)]
+    status, data = await api.post("/v1/mentions", orjson.dumps(records), JSON)
+    assert status == 202
+    assert (data["accepted"], data["rejected"]) == (1, 1)
+    assert data["errors"][0]["index"] == 1
+    assert data["errors"][0]["field"] == "created_at"
+    assert "clock skew" in data["errors"][0]["error"]
+    assert api.queued == 1

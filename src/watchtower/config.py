@@ -75,6 +75,9 @@ class InputConfig:
     dead_letter: str | None = None  # JSONL file for rejected records, with the reason
     root_memory: Duration = Duration(48 * 3600)  # how long a mention's thread root is remembered
     max_remembered_roots: int = 2_000_000  # cap on that memory; oldest forgotten first
+    # Live sources refuse mentions stamped later than now + this: a source with a bad clock
+    # would otherwise move event time ahead and resolve every open alert as "quiet".
+    max_future: Duration = Duration(300)
 
 
 @dataclass(frozen=True)

@@ -60,7 +60,10 @@ class Daemon:
 
     def _build(self, config: Config, clock: Clock) -> Runtime:
         metrics = Metrics()
-        inbox = Inbox(config.daemon.queue_size, metrics, DeadLetter(config.input.dead_letter))
+        dead_letter = DeadLetter(config.input.dead_letter)
+        inbox = Inbox(
+            config.daemon.queue_size, metrics, dead_letter, clock, config.input.max_future
+        )
         store = build_store(config)
         self.outbox: OutboxStore = build_outbox_store(config)
         delivery = Delivery(config, self.outbox, metrics, clock)

@@ -136,6 +136,7 @@ class Runtime:
             # thread state, event time and learned models carry over (Engine.reconfigure)
             self.engine.reconfigure(new)
             self.config = new
+            self.inbox.max_future = new.input.max_future
             if self.mqtt is not None:
                 self.mqtt.max_text_chars = new.input.max_text_chars
 

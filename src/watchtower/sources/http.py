@@ -138,6 +138,7 @@ async def _ingest(request: web.Request) -> web.Response:
     except BodyError as exc:
         return _json({"error": str(exc)}, 400)
     inbox = service.inbox
+    inbox.screen(decoded)
     if not inbox.offer(SOURCE, decoded.mentions):
         # nothing of this request was taken: the client retries all of it later
         error = {"error": "queue full, retry later", "room": inbox.room()}

@@ -12,10 +12,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from watchtower.clock import Clock
 from watchtower.deadletter import DeadLetter
 from watchtower.mention import Mention
 from watchtower.metrics import Metrics
-from watchtower.sources.records import Decoded
+from watchtower.sources.records import Decoded, refuse_future
 
 
 @dataclass(slots=True)
@@ -26,11 +27,19 @@ class Arrival:
 
 
 class Inbox:
-    def __init__(self, size: int, metrics: Metrics, dead_letter: DeadLetter) -> None:
+    def __init__(
+        self, size: int, metrics: Metrics, dead_letter: DeadLetter, clock: Clock, max_future: float
+    ) -> None:
         self.queue: asyncio.Queue[Arrival] = asyncio.Queue(size)
         self.metrics = metrics
         self.dead_letter = dead_letter
         self.accepting = True  # cleared at shutdown: HTTP ingest answers 503 from then on
+        self.clock = clock
+        self.max_future = max_future  # input.max_future; a reload may change it
+
+    def screen(self, decoded: Decoded) -> None:
+        """Refuse mentions from the future (a source's bad clock), before anything is queued."""
+        refuse_future(decoded, self.clock.now() + self.max_future)
 
     def room(self) -> int:
         return self.queue.maxsize - self.queue.qsize()

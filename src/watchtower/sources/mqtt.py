@@ -153,6 +153,7 @@ class MqttSource:
         else:
             body = str(payload).encode()  # numbers and None: rejected below as not a record
         decoded = decode_body(body, "auto", self.max_text_chars)
+        self.inbox.screen(decoded)
         await self.inbox.put(SOURCE, decoded.mentions)
         self.inbox.count(SOURCE, str(message.topic), decoded)
 

@@ -92,3 +92,16 @@ def _ndjson(body: bytes, max_text_chars: int) -> Decoded:
 
 def _one_bad(body: bytes, error: InvalidMention) -> Decoded:
     return Decoded(rejected=[Rejection(0, error, body)])
+
+
+def refuse_future(decoded: Decoded, not_after: float) -> None:
+    """Move mentions stamped after ``not_after`` to the rejections (live sources only)."""
+    kept = []
+    for index, mention in enumerate(decoded.mentions):
+        if mention.created_at <= not_after:
+            kept.append(mention)
+            continue
+        ahead = mention.created_at - not_after
+        error = InvalidMention("created_at", f"{ahead:.0f} s beyond the accepted clock skew")
+        decoded.rejected.append(Rejection(index, error, mention.id.encode()))
+    decoded.mentions = kept
