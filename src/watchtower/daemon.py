@@ -26,7 +26,7 @@ from watchtower.deadletter import DeadLetter
 from watchtower.lifecycle import Signals, housekeeping, reload_from, watchdog
 from watchtower.logs import kv
 from watchtower.metrics import Metrics
-from watchtower.persist import restore_sentiment, save_sentiment
+from watchtower.persist import restore_learned, save_learned
 from watchtower.runtime import Runtime, config_summary
 from watchtower.sources.http import HttpServer
 from watchtower.sources.inbox import Inbox
@@ -94,9 +94,7 @@ class Daemon:
         if self.handle_signals:
             self.signals.install()
         try:
-            model = await restore_sentiment(runtime.store, runtime.config.sentiment)
-            if model is not None:
-                runtime.engine.sentiment = model
+            await restore_learned(runtime.store, runtime.engine)
             async with asyncio.TaskGroup() as group:
                 tasks = await self._start(group)
                 group.create_task(self._control(tasks), name="control")
@@ -177,7 +175,7 @@ class Daemon:
         if self.http is not None:
             await self.http.stop()
         steps = (
-            ("save sentiment", lambda: save_sentiment(rt.store, rt.engine.sentiment)),
+            ("save learned models", lambda: save_learned(rt.store, rt.engine)),
             ("close outbox", self.outbox.close),
             ("close store", rt.store.close),
         )

@@ -1,4 +1,5 @@
-"""The sentiment model across restarts: what it learned, kept in the state store's blobs.
+"""What the engine learned, across restarts: the sentiment model, the momentum model and the
+brand storm baselines, kept in the state store's blobs.
 
 Only when the store keeps blobs (Redis): the memory store dies with the process anyway. The
 bytes are the model's own ``state_dict`` (a pickle): written and read only by watchtower
@@ -11,12 +12,21 @@ from __future__ import annotations
 import logging
 from typing import Protocol, runtime_checkable
 
+from watchtower.engine import Engine
 from watchtower.logs import kv
 from watchtower.scoring.sentiment import SentimentConfig, SentimentModel
 
 log = logging.getLogger(__name__)
 
 SENTIMENT_BLOB = "sentiment-model"
+MOMENTUM_BLOB = "momentum-model"
+STORMS_BLOB = "storm-watch"
+
+
+class Learned(Protocol):
+    def state_dict(self) -> bytes: ...
+
+    def load_state(self, data: bytes) -> None: ...
 
 
 @runtime_checkable
@@ -48,4 +58,34 @@ async def save_sentiment(store: object, model: SentimentModel) -> bool:
     data = model.state_dict()
     await store.set_blob(SENTIMENT_BLOB, data)
     log.info("sentiment model saved", extra=kv(bytes=len(data), learned=model.n_learned))
+    return True
+
+
+def _models(engine: Engine) -> tuple[tuple[str, Learned], ...]:
+    return ((MOMENTUM_BLOB, engine.momentum), (STORMS_BLOB, engine.storms))
+
+
+async def restore_learned(store: object, engine: Engine) -> None:
+    """Put back into ``engine`` every model saved by the last stop (each one independently)."""
+    model = await restore_sentiment(store, engine.config.sentiment)
+    if model is not None:
+        engine.sentiment = model
+    if not isinstance(store, BlobStore):
+        return
+    for name, target in _models(engine):
+        try:
+            data = await store.get_blob(name)
+            if data is not None:
+                target.load_state(data)
+                log.info("model restored", extra=kv(model=name, bytes=len(data)))
+        except Exception as exc:
+            log.warning("saved model not restored", extra=kv(model=name, error=repr(exc)))
+
+
+async def save_learned(store: object, engine: Engine) -> bool:
+    if not isinstance(store, BlobStore):
+        return False
+    await save_sentiment(store, engine.sentiment)
+    for name, model in _models(engine):
+        await store.set_blob(name, model.state_dict())
     return True

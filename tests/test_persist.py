@@ -1,0 +1,29 @@
+"""Learned models survive a restart through the Redis store's blobs."""
+
+from __future__ import annotations
+
+from watchtower.config import Config, Secret, StateConfig
+from watchtower.mention import from_dict
+from watchtower.persist import restore_learned, save_learned
+from watchtower.state.redis_store import RedisStore
+from watchtower.wiring import build_engine
+
+from test_engine import angry_burst
+
+
+async def test_models_round_trip_through_redis(redis_url: str) -> None:
+    config = Config(state=StateConfig(backend="redis", redis_url=Secret(redis_url)))
+    first = build_engine(config, RedisStore.from_config(config))
+    mentions = [from_dict({**r, "label": "negative"}, 4000) for r in angry_burst()]
+    for i in range(0, len(mentions), 100):
+        await first.process(mentions[i : i + 100])
+    assert await save_learned(first.store, first)
+
+    second = build_engine(config, RedisStore.from_config(config))
+    assert second.momentum.state_dict() != first.momentum.state_dict()
+    await restore_learned(second.store, second)
+    assert second.momentum.state_dict() == first.momentum.state_dict()
+    assert second.storms.state_dict() == first.storms.state_dict()
+    assert second.sentiment.n_learned == first.sentiment.n_learned > 0
+    await first.store.close()
+    await second.store.close()
