@@ -1,7 +1,7 @@
 """The daemon end to end on real servers: MQTT in, Redis state, apprise json:// to a receiver.
 
 Each test has its own topic and client ids on the session's broker. The streams are small bursts
-that fire one alert per burst thread under a low-threshold config (big_size 10), with the
+that fire one alert per burst thread under a low-threshold config (big_size 5), with the
 sentiment gate off so the outcome does not hang on the sentiment model.
 """
 
@@ -76,7 +76,7 @@ def make_config(
     route = RouteConfig(name="hook", urls=(Secret(receiver.url()),))
     return Config(
         state=state,
-        momentum=MomentumConfig(big_size=10, min_count=3),
+        momentum=MomentumConfig(big_size=5, min_count=3),
         scoring=ScoringConfig(sentiment_gate="off"),
         http=HttpConfig(enabled=False),
         mqtt=mqtt,

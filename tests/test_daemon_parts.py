@@ -194,7 +194,7 @@ async def test_the_idle_clock_resolves_a_quiet_thread() -> None:
     burst_ = stream(burst("r1", 0, 30, 4, "@acme you lost my bag, worst airline ever"))
     clock = ManualClock(start=burst_[-1]["created_at"] + 1)
     config = Config(
-        momentum=MomentumConfig(big_size=10, min_count=3),
+        momentum=MomentumConfig(big_size=5, min_count=3),
         scoring=ScoringConfig(sentiment_gate="off"),
         alerts=AlertConfig(resolve_after_quiet=Duration(600), tick=Duration(60)),
     )

@@ -66,7 +66,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         http=HttpConfig(port=0, token=Secret(TOKEN), max_body_bytes=4000),
         daemon=DaemonConfig(queue_size=3),
         input=InputConfig(dead_letter=str(dead), max_text_chars=200),
-        momentum=MomentumConfig(big_size=10, min_count=3),  # a burst of 30 fires
+        momentum=MomentumConfig(big_size=5, min_count=3),  # a burst of 30 fires
         scoring=ScoringConfig(sentiment_gate="off"),
         notify=NotifyConfig(console=False),
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from watchtower.alerting.alert import AlertTransition
 from watchtower.alerting.notify_test import add_notify_test_command
+from watchtower.backtest import add_backtest_command
 from watchtower.config import load_config
 from watchtower.convert import add_convert_command
 from watchtower.deadletter import DeadLetter
@@ -49,6 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     add_convert_command(sub)
     add_notify_test_command(sub)
     add_feed_command(sub)
+    add_backtest_command(sub)
     return parser
 
 

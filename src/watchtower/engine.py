@@ -206,7 +206,8 @@ class Engine:
         if episode.id is None and state.count < self.config.momentum.min_count:
             return  # cold threads cannot reach a level: skip the scoring work
         f = features(state, now, self.spec)
-        s = score(f, self.momentum.predict(f), self.config.scoring)
+        self.momentum.observe(f)  # snapshots and population: outcomes are learned later
+        s = score(f, self.momentum.predict(f), self.config.scoring, self.momentum.big_size(f.at))
         decision = self.levels.decide(
             episode, state.thread_id, now, s.value, state.last_seen, can_rise=not tick
         )
@@ -246,4 +247,4 @@ class Engine:
 
 
 def _build_momentum(config: Config) -> MomentumModel:
-    return MomentumModel(config.momentum.big_size, config.momentum.min_count)
+    return MomentumModel(config.momentum)

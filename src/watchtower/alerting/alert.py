@@ -110,9 +110,9 @@ def build_transition(
 
 def explain(f: Features, s: Score, config: Config) -> dict[str, Any]:
     """Every feature the score read, and which of them crossed what."""
+    big = s.big if s.big is not None else config.momentum.big_size
     crossed = [
-        f"expected size {f.expected_final:.0f} vs big {config.momentum.big_size}"
-        f" -> P(big) {s.momentum:.2f}",
+        f"expected size {f.expected_final:.0f} vs big {big:.0f} -> P(big) {s.momentum:.2f}",
     ]
     if f.acceleration > 1.5:
         crossed.append(f"accelerating x{f.acceleration:.1f} (short vs long rate)")

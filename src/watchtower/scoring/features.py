@@ -1,4 +1,12 @@
-"""A thread's features at a moment: what the score, the learner and the explanation read."""
+"""A thread's features at a moment: what the score, the learner and the explanation read.
+
+The forecast is self-exciting (SEISMIC-like, Zhao et al. 2015): every mention keeps drawing new
+ones for a while, with a memory that fades slowly (a power-law-like kernel, here the mean of the
+decays at the configured half-lives, from minutes to hours). ``pending`` is the sum of what is
+left of that memory over all the thread's mentions, so it is high while a thread is busy and
+fades once it calms; ``expected_final`` is the count plus ``GAIN`` new mentions per unit left.
+Every quantity is a count or a ratio of counts: nothing depends on a platform's scale.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +21,15 @@ from watchtower.state.thread_state import (
     unique_authors,
 )
 
+# Mentions still to come per unit of pending memory: a prior for the forecast's scale, which
+# the momentum model corrects from outcomes (its learner also sees count and pending apart).
+GAIN = 3.0
+
 
 @dataclass(frozen=True, slots=True)
 class Features:
+    thread_id: str
+    at: float  # event time these features describe
     count: int
     age: float  # seconds since the first mention
     rates: tuple[float, ...]  # mentions per minute at each half-life, shortest first
@@ -24,8 +38,8 @@ class Features:
     reach: float  # decayed sum of log1p(followers)
     max_followers: int
     negativity: float  # decayed mean P(negative)
-    expected_final: float  # count plus what the current intensity promises (see below)
-    momentum_size: float  # recent mentions plus the promised ones: falls when a thread calms
+    pending: float  # decayed mentions, mean over the half-lives: memory still producing
+    expected_final: float  # count + GAIN * pending: the self-exciting forecast of the size
 
     @property
     def rate_short(self) -> float:
@@ -35,26 +49,21 @@ class Features:
 def features(state: ThreadState, now: float, spec: DecaySpec) -> Features:
     per_second = decayed_rates(state, now, spec)
     short, long_ = per_second[0], per_second[-1]
-    # Self-exciting view: the current intensity keeps producing mentions while it decays at
-    # the long time constant, so about short * tau_long more are still to come.
-    promised = short * spec.long_tau
-    expected_final = state.count + promised
-    # What the thread did lately (decayed count at the middle half-life) rather than in all
-    # its life: a big thread that went quiet must not look like a growing one.
-    middle = len(per_second) // 2
-    recent = per_second[middle] * spec.taus[middle]
-    acceleration = short / long_ if long_ > 0 else 1.0
+    # A decayed rate times its time constant is a decayed count of mentions.
+    pending = sum(r * tau for r, tau in zip(per_second, spec.taus, strict=True)) / len(spec.taus)
     return Features(
+        thread_id=state.thread_id,
+        at=now,
         count=state.count,
         age=max(0.0, now - state.first_seen),
         rates=tuple(r * 60.0 for r in per_second),
-        acceleration=acceleration,
+        acceleration=short / long_ if long_ > 0 else 1.0,
         authors=unique_authors(state),
         reach=state.reach,
         max_followers=state.max_followers,
         negativity=mean_negativity(state),
-        expected_final=expected_final,
-        momentum_size=recent + promised,
+        pending=pending,
+        expected_final=state.count + GAIN * pending,
     )
 
 

@@ -1,22 +1,244 @@
-"""How likely a thread is to become big: the momentum half of the score."""
+"""How likely a thread is to become big: calibrated against the platform, learned from outcomes.
+
+P(big) = sigmoid(prior + correction):
+- the prior, ``PRIOR_SLOPE * log(expected_final / big)``: the self-exciting forecast against
+  the big size (even odds when the forecast is the big size), usable from the first mention on;
+- the correction ``a * prior + b``, an online logistic regression on top of the prior taught by
+  outcomes (see `watchtower.scoring.learner`): it starts at zero and stays near it until
+  outcomes say otherwise. It is a calibration, so it never reorders threads at one moment: a
+  correction that also weighed count, age and acceleration fitted its snapshots better and
+  alerted worse (docs/backtest.md).
+
+"Big" is relative as well as absolute: at least ``big_size`` and above the forecasts of all but
+the top ``big_share`` of the threads with traction (``min_count`` mentions) seen within the
+horizon, once there are ``MIN_POPULATION`` of them. So the same defaults work on a platform
+whose threads reach a hundred and on one whose threads reach thousands.
+
+Learning in event time, from delayed outcomes: ``observe`` snapshots a thread the first time its
+prior reaches each of ``MILESTONES`` (the moments an alert can fire) and keeps its count within
+the horizon; once event time passes the thread's horizon, its snapshots are labelled (did it
+reach the big size it was judged against?) and learned. Cross-thread state (the population, the
+correction) changes only in versions, one per ``EPOCH`` of event time, built from what happened
+before the version's boundary and used from ``SETTLE`` after it. The engine works a batch thread
+by thread, so a mention can be scored before an earlier one of another thread in the same batch;
+as long as no batch spans more than ``SETTLE`` of event time (a daemon batch spans milliseconds,
+a replay batch of 512 mentions about a minute of a busy stream), every version is complete when
+first used and the scores do not depend on where batches are cut.
+
+State (``state_dict``/``load_state``) is a pickle: load it only from storage watchtower wrote.
+"""
 
 from __future__ import annotations
 
+import heapq
 import math
+import pickle
+from dataclasses import dataclass, field
+from typing import Any
 
-from watchtower.scoring.features import Features, log_ratio
+from watchtower.config import MomentumConfig
+from watchtower.scoring.features import Features
+from watchtower.scoring.learner import OffsetLogistic, sigmoid
+from watchtower.scoring.population import Population
 
-_SLOPE = 2.0  # logistic steepness in log-size: x2 the big size -> 0.80, /2 -> 0.20
+PRIOR_SLOPE = 3.0  # prior logit per unit of log(forecast / big): x1.26 -> 0.68, x1.6 -> 0.80
+EPOCH = 60.0  # seconds of event time between model versions
+SETTLE = 300.0  # a version is used this long after its boundary (see the module docstring)
+KEEP_VERSIONS = 360  # versions kept (6 h) for scores of slightly older event times
+MIN_POPULATION = 10  # threads with traction needed before "big" becomes relative
+# Prior logits at which a thread is snapshotted, the first time it reaches each: the moments
+# an alert could fire (P 0.18 to 0.82), so the correction calibrates what the levels act on.
+MILESTONES = (-1.5, -0.75, 0.0, 0.75, 1.5)
+MAX_TRACKED = 200_000  # threads followed within a horizon; beyond it the oldest are dropped
+_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """What every score between two boundaries reads: fixed once built."""
+
+    big: float  # the big size threads are judged against
+    slope: float  # the learned correction: slope * prior + bias
+    bias: float
+
+
+@dataclass(slots=True)
+class _Thread:
+    due: float  # first mention + horizon: the outcome is known then
+    size: int = 0  # mentions within the horizon
+    last: float = -math.inf  # latest event time observed (kept monotone)
+    next_snapshot: int = 0
+    snapshots: list[tuple[float, float]] = field(default_factory=list)  # (prior logit, big)
 
 
 class MomentumModel:
-    """P(the thread is on its way to big_size), from its recent and promised mentions."""
+    """P(the thread becomes big); see the module docstring."""
 
-    def __init__(self, big_size: int, min_count: int) -> None:
-        self.big_size = big_size
-        self.min_count = min_count
+    def __init__(self, config: MomentumConfig | int, min_count: int | None = None) -> None:
+        if not isinstance(config, MomentumConfig):  # the older (big_size, min_count) call
+            config = MomentumConfig(big_size=config, min_count=min_count or 3)
+        self.config = config
+        self.learner = OffsetLogistic()
+        self.learned = 0  # threads whose outcome was learned
+        self.population = Population()
+        self._threads: dict[str, _Thread] = {}
+        self._due: list[tuple[float, str]] = []  # (due, thread) heap
+        self._built: int | None = None  # index of the newest version
+        self._versions: dict[int, Version] = {}
+
+    # --- scoring ---------------------------------------------------------------------------
 
     def predict(self, f: Features) -> float:
-        if f.count < self.min_count:
+        """P(big) of a thread with these features; reads the model, changes nothing."""
+        if f.count < self.config.min_count:
             return 0.0
-        return 1.0 / (1.0 + math.exp(-_SLOPE * log_ratio(f.momentum_size, self.big_size)))
+        version = self.version_at(f.at)
+        prior = prior_logit(f, version.big)
+        return sigmoid(prior + version.slope * prior + version.bias)
+
+    def big_size(self, at: float | None = None) -> float:
+        """The size a thread must reach to be big, as the model sees it at ``at``."""
+        return self.version_at(at).big
+
+    def version_at(self, at: float | None) -> Version:
+        """The version for event time ``at`` (None or not built yet: the newest)."""
+        if self._built is None:
+            return self._initial()
+        if at is None:
+            return self._versions[self._built]
+        index = min(self._index(at), self._built)
+        return self._versions.get(index) or self._versions[min(self._versions)]
+
+    # --- learning --------------------------------------------------------------------------
+
+    def observe(self, f: Features) -> None:
+        """Note a scored thread (the engine calls this right before `predict`)."""
+        if f.count < self.config.min_count:
+            return
+        self._advance(f.at)
+        thread = self._threads.get(f.thread_id)
+        if thread is None:
+            due = f.at - f.age + self.config.horizon
+            if f.at > due:
+                return  # first seen with traction after its horizon: nothing left to learn
+            thread = self._track(f.thread_id, due, f.at)
+        at = max(f.at, thread.last)  # a thread's own time never runs back
+        if at > thread.due:
+            return  # its outcome window has closed
+        thread.last = at
+        thread.size = max(thread.size, f.count)
+        self.population.move(f.thread_id, at, f.expected_final)
+        if self.config.learn and thread.next_snapshot < len(MILESTONES):
+            self._snapshot(thread, f, self.version_at(at).big)
+
+    def _snapshot(self, thread: _Thread, f: Features, big: float) -> None:
+        prior = prior_logit(f, big)
+        reached = thread.next_snapshot
+        while reached < len(MILESTONES) and prior >= MILESTONES[reached]:
+            reached += 1
+        if reached > thread.next_snapshot:
+            thread.snapshots.append((prior, big))
+            thread.next_snapshot = reached
+
+    def _track(self, name: str, due: float, at: float) -> _Thread:
+        thread = _Thread(due=due)
+        self._threads[name] = thread
+        heapq.heappush(self._due, (due, name))
+        if len(self._threads) > MAX_TRACKED:  # forget the oldest, unlearned
+            _, oldest = heapq.heappop(self._due)
+            self._threads.pop(oldest, None)
+            self.population.drop(oldest, at)
+        return thread
+
+    def _advance(self, at: float) -> None:
+        """Build every version up to the one ``at`` reads."""
+        target = self._index(at)
+        if self._built is None:
+            self._built = target
+            self._versions[target] = self._initial()
+            return
+        while self._built < target:
+            self._built += 1
+            self._versions[self._built] = self._build(self._built * EPOCH)
+            self._versions.pop(self._built - KEEP_VERSIONS, None)
+
+    def _build(self, boundary: float) -> Version:
+        """The version after everything that happened before ``boundary``."""
+        changed = self.population.apply(boundary)
+        while self._due and self._due[0][0] < boundary:
+            due, name = heapq.heappop(self._due)
+            thread = self._threads.pop(name, None)
+            self.population.drop(name, due)
+            if thread is not None:
+                self._learn(thread)
+                changed = True
+        changed = self.population.apply(boundary) or changed
+        previous = self._versions.get(math.floor(boundary / EPOCH) - 1)
+        if previous is not None and not changed:
+            return previous
+        return self._version()
+
+    def _learn(self, thread: _Thread) -> None:
+        if not self.config.learn or not thread.snapshots:
+            return
+        for prior, big in thread.snapshots:
+            self.learner.learn_one({"prior": prior}, prior, thread.size >= big)
+        self.learned += 1
+
+    def _version(self) -> Version:
+        big = float(self.config.big_size)
+        if self.config.big_share > 0 and self.population.size >= MIN_POPULATION:
+            big = max(big, self.population.quantile(1.0 - self.config.big_share))
+        return Version(big, self.learner.weights.get("prior", 0.0), self.learner.bias)
+
+    def _initial(self) -> Version:
+        return Version(float(self.config.big_size), 0.0, 0.0)
+
+    @staticmethod
+    def _index(at: float) -> int:
+        return math.floor((at - SETTLE) / EPOCH)
+
+    # --- persistence -----------------------------------------------------------------------
+
+    def state_dict(self) -> bytes:
+        """Everything learned, as bytes (a pickle: keep it where only watchtower writes)."""
+        state: dict[str, Any] = {
+            "format": _FORMAT,
+            "learner": self.learner,
+            "learned": self.learned,
+            "population": self.population,
+            "threads": self._threads,
+            "due": self._due,
+            "built": self._built,
+            "versions": self._versions,
+        }
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def load_state(self, data: bytes) -> None:
+        """Restore `state_dict` output (all or nothing); the config stays this model's own."""
+        state = pickle.loads(data)  # noqa: S301 - written by watchtower itself (see above)
+        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+            raise ValueError("saved momentum state has an unknown format")
+        parts = (
+            state["learner"],
+            state["learned"],
+            state["population"],
+            state["threads"],
+            state["due"],
+            state["built"],
+            state["versions"],
+        )
+        (
+            self.learner,
+            self.learned,
+            self.population,
+            self._threads,
+            self._due,
+            self._built,
+            self._versions,
+        ) = parts
+
+
+def prior_logit(f: Features, big: float) -> float:
+    """The prior's log-odds: the forecast against the big size, in log terms (scale-free)."""
+    return PRIOR_SLOPE * math.log(max(f.expected_final, 1e-9) / big)

@@ -15,9 +15,10 @@ class Score:
     value: float  # what the levels' thresholds compare against, 0..1
     momentum: float  # P(the thread becomes big)
     anger: float  # 0..1: mean negativity relative to the configured minimum
+    big: float | None = None  # the size "big" meant for this score (the model's, when given)
 
 
-def score(f: Features, momentum: float, cfg: ScoringConfig) -> Score:
+def score(f: Features, momentum: float, cfg: ScoringConfig, big: float | None = None) -> Score:
     anger = min(1.0, f.negativity / cfg.min_negativity) if cfg.min_negativity > 0 else 1.0
     if cfg.sentiment_gate == "off":
         value = momentum
@@ -25,4 +26,4 @@ def score(f: Features, momentum: float, cfg: ScoringConfig) -> Score:
         value = momentum * (_CALM_WEIGHT + (1.0 - _CALM_WEIGHT) * anger)
     else:  # require: only angry threads alert
         value = momentum if f.negativity >= cfg.min_negativity else 0.0
-    return Score(value=value, momentum=momentum, anger=anger)
+    return Score(value=value, momentum=momentum, anger=anger, big=big)

@@ -1,0 +1,112 @@
+"""The labelled backtest stream: real cascades at seeded times among one-mention background.
+
+Twitter15 cascades (shipped converter) each start at a seeded random time within one 24-hour
+window and are cut at 48 hours after their source. The airline tweets are one-mention background
+threads folded into the same window by their time of day (UTC), so that the background runs
+through the whole window instead of sitting days away from it. The truth of each thread (its
+final size, t_half, big or not) is taken from the very mentions the engine is fed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from watchtower.convert import airline, twitter15
+from watchtower.convert._records import Record
+from watchtower.mention import Mention, from_dict
+
+WINDOW_START = 1424131200.0  # 2015-02-17T00:00:00Z, a UTC midnight in the airline data's week
+WINDOW = 24 * 3600.0  # cascades start within this window
+HORIZON_MINUTES = 48 * 60.0  # a cascade is cut this long after its source
+BIG_PERCENTILE = 80.0  # big = final size at or above this percentile of the cascades
+_MAX_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    data: Path  # the shared data folder: twitter15/ and airline/ under it
+    seed: int = 1
+    limit: int | None = None  # the first N cascades (by source id) only: quick runs and tests
+    background: bool = True  # mix in the airline tweets
+
+
+@dataclass
+class Truth:
+    """What happened to every thread of a stream, filled in as the stream is read."""
+
+    times: dict[str, list[float]] = field(default_factory=dict)  # thread -> mention times
+    cascades: set[str] = field(default_factory=set)  # threads that are cascades (not background)
+
+    def add(self, thread_id: str, at: float) -> None:
+        self.times.setdefault(thread_id, []).append(at)
+
+
+def source_ids(path: Path) -> list[str]:
+    """Every cascade's source id: the converter's layout is ``tree/<source_id>.txt``."""
+    return sorted(file.stem for file in (path / "tree").glob("*.txt"))
+
+
+def cascade_starts(ids: Sequence[str], seed: int, limit: int | None = None) -> dict[str, float]:
+    """Source id -> a seeded start time within the window, drawn in source-id order."""
+    chosen = sorted(ids)[:limit] if limit is not None else sorted(ids)
+    rng = random.Random(seed)
+    return {source_id: WINDOW_START + rng.uniform(0.0, WINDOW) for source_id in chosen}
+
+
+def fold_into_window(at: float) -> float:
+    """Keep the time of day, move the day into the window."""
+    return WINDOW_START + (at - WINDOW_START) % WINDOW
+
+
+def mentions(spec: StreamSpec, truth: Truth) -> Iterator[Mention]:
+    """The whole stream, sorted by created_at, recording each thread's truth on the way."""
+    starts = cascade_starts(source_ids(spec.data / "twitter15"), spec.seed, spec.limit)
+    records = twitter15.convert(
+        spec.data / "twitter15", start_times=starts, horizon_minutes=HORIZON_MINUTES, only=starts
+    )
+    cascade = _cascade(records, truth)
+    background = _background(spec.data / "airline") if spec.background else []
+    for mention in heapq.merge(cascade, background, key=lambda m: m.created_at):
+        truth.add(mention.thread_id or mention.id, mention.created_at)
+        yield mention
+
+
+def _cascade(records: Iterable[Record], truth: Truth) -> Iterator[Mention]:
+    """The cascades' mentions; each thread they make is a cascade (roots carry no thread_id)."""
+    for record in records:
+        mention = from_dict(record, _MAX_CHARS)
+        truth.cascades.add(mention.thread_id or mention.id)
+        yield mention
+
+
+def _background(path: Path) -> list[Mention]:
+    """Airline tweets as one-mention threads (ids namespaced: they are not cascade roots)."""
+    out = []
+    for record in airline.convert(path):
+        mention = from_dict(record, _MAX_CHARS)
+        mention.id = f"bg:{mention.id}"
+        mention.created_at = fold_into_window(mention.created_at)
+        out.append(mention)
+    out.sort(key=lambda m: m.created_at)  # stable: ties keep the file's order
+    return out
+
+
+def big_threshold(sizes: Sequence[int], percentile: float = BIG_PERCENTILE) -> float:
+    """The percentile of the cascades' sizes, linearly interpolated (numpy's default)."""
+    ordered = sorted(sizes)
+    if not ordered:
+        raise ValueError("no cascades")
+    rank = (len(ordered) - 1) * percentile / 100.0
+    low = int(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+def t_half(times: Sequence[float]) -> float:
+    """When a thread reached half of its final size: the time of its ceil(n/2)-th mention."""
+    ordered = sorted(times)
+    return ordered[(len(ordered) + 1) // 2 - 1]

@@ -1,0 +1,177 @@
+"""The backtest's definitions on tiny hand-made threads, the rules with known answers, and a
+small run on the real cascades when ../shared/data is there."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+
+from watchtower.backtest import add_backtest_command
+from watchtower.backtest.metrics import Outcome, figures, figures_grid, outcomes
+from watchtower.backtest.rules import best, frequency_first, grid_search, spike_first
+from watchtower.backtest.stream import (
+    WINDOW,
+    WINDOW_START,
+    Truth,
+    big_threshold,
+    cascade_starts,
+    fold_into_window,
+    t_half,
+)
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+INF = math.inf
+
+
+def stream_truth() -> dict[str, Outcome]:
+    """Three big threads (caught early, caught late, missed) and two small ones."""
+    return {
+        "early": Outcome(size=90, t_half=1000.0, big=True),
+        "late": Outcome(size=80, t_half=2000.0, big=True),
+        "missed": Outcome(size=85, t_half=3000.0, big=True),
+        "noisy": Outcome(size=10, t_half=500.0, big=False),
+        "quiet": Outcome(size=3, t_half=100.0, big=False),
+    }
+
+
+def test_precision_early_recall_f1_and_lead_follow_the_issue() -> None:
+    first = {"early": 1000.0 - 30 * 60, "late": 2000.0, "noisy": 400.0}
+    f = figures(stream_truth(), first)
+    assert f.precision == pytest.approx(2 / 3)  # early, late are big; noisy is not
+    assert f.early_recall == pytest.approx(1 / 3)  # an alert at t_half is not early
+    assert f.f1 == pytest.approx(2 * (2 / 3) * (1 / 3) / (2 / 3 + 1 / 3))
+    assert f.median_lead == pytest.approx(30.0)  # minutes, over the early-caught only
+    assert (f.alerted, f.big, f.early) == (3, 3, 1)
+
+
+def test_no_alert_at_all_scores_zero_and_has_no_lead() -> None:
+    f = figures(stream_truth(), {})
+    assert (f.precision, f.early_recall, f.f1) == (0.0, 0.0, 0.0)
+    assert math.isnan(f.median_lead)
+    alerts_on_unknown_threads = figures(stream_truth(), {"storm:acme": 5.0})
+    assert alerts_on_unknown_threads.alerted == 0  # brand storms are not threads
+
+
+def test_the_vectorised_figures_agree_with_the_definition() -> None:
+    truth = stream_truth()
+    names = sorted(truth)
+    detectors = [
+        {"early": 100.0, "late": 1900.0, "noisy": 400.0},
+        {"missed": 2990.0},
+        {},
+    ]
+    first = np.array([[d.get(n, INF) for d in detectors] for n in names])
+    big = np.array([truth[n].big for n in names])
+    half = np.array([truth[n].t_half for n in names])
+    for one, many in zip(
+        (figures(truth, d) for d in detectors), figures_grid(first, big, half), strict=True
+    ):
+        assert many.precision == pytest.approx(one.precision)
+        assert many.early_recall == pytest.approx(one.early_recall)
+        assert many.f1 == pytest.approx(one.f1)
+        assert (many.alerted, many.big, many.early) == (one.alerted, one.big, one.early)
+        assert (math.isnan(many.median_lead) and math.isnan(one.median_lead)) or (
+            many.median_lead == pytest.approx(one.median_lead)
+        )
+
+
+def test_t_half_is_when_half_the_final_size_was_reached() -> None:
+    assert t_half([30.0, 0.0, 20.0, 10.0]) == 10.0  # 2nd of 4
+    assert t_half([0.0, 10.0, 20.0]) == 10.0  # 2nd of 3 (ceil of 1.5)
+    assert t_half([5.0]) == 5.0
+
+
+def test_big_threshold_is_the_interpolated_80th_percentile() -> None:
+    sizes = [7, 1, 10, 3, 5, 9, 2, 4, 8, 6]
+    assert big_threshold(sizes) == pytest.approx(8.2)
+    assert big_threshold(sizes) == pytest.approx(float(np.percentile(sizes, 80)))
+
+
+def test_only_cascades_can_be_big() -> None:
+    truth = Truth(cascades={"c1", "c2", "c3", "c4", "c5"})
+    for i, size in enumerate((10, 20, 30, 40, 50), start=1):
+        for k in range(size):
+            truth.add(f"c{i}", 100.0 * i + k)
+    for k in range(60):  # a background thread bigger than every cascade
+        truth.add("bg", float(k))
+    found, threshold = outcomes(truth)
+    assert threshold == pytest.approx(42.0)  # of the cascades only
+    assert [t for t, o in found.items() if o.big] == ["c5"]
+    assert found["c5"].t_half == 500.0 + 24  # its 25th mention
+
+
+def test_frequency_rule_fires_at_the_kth_mention_within_the_window() -> None:
+    times = np.array([0.0, 60.0, 120.0, 130.0, 140.0])
+    # windows are (t - 60, t]: the mention exactly 60 s earlier is out
+    first = frequency_first(times, 60.0, np.array([1, 2, 3, 4]))
+    assert first.tolist() == [0.0, 130.0, 140.0, INF]
+
+
+def test_spike_rule_needs_its_baseline_unless_new_data_may_alert() -> None:
+    times = np.array([0.0, 10.0, 20.0, 600.0, 605.0, 610.0, 615.0])
+    cs = np.array([3, 4, 5])
+    # current (t - 60, t] against previous (t - 120, t - 60]: 0 before the late burst
+    assert spike_first(times, 60.0, 2.0, cs, new_data=False).tolist() == [610.0, 615.0, INF]
+    assert spike_first(times, 60.0, 2.0, cs, new_data=True).tolist() == [20.0, 615.0, INF]
+
+
+def test_spike_rule_ignores_a_steady_thread() -> None:
+    steady = np.arange(0.0, 1200.0, 10.0)  # 6 a minute for 20 minutes
+    assert spike_first(steady, 60.0, 2.0, np.array([3]), new_data=False).tolist() == [INF]
+    assert frequency_first(steady, 60.0, np.array([6])).tolist() == [50.0]
+
+
+def test_grid_search_finds_the_rule_that_separates_big_from_small() -> None:
+    fast = [np.arange(0.0, 600.0, 6.0) + 1000.0 * i for i in range(3)]  # 100 in 10 min
+    slow = [np.arange(0.0, 6000.0, 300.0) + 1000.0 * i for i in range(3)]  # 20 in 100 min
+    threads = fast + slow
+    big = np.array([True] * 3 + [False] * 3)
+    half = np.array([t[len(t) // 2 - 1] for t in threads])
+    points = grid_search(threads, big, half)
+    top, spike = best(points, "frequency"), best(points, "spike")
+    assert top is not None
+    assert spike is not None
+    assert top.figures.f1 == 1.0
+    assert top.figures.median_lead > 0
+    assert spike.figures.precision == 1.0
+    assert best(points, "frequency", min_lead=1e6) is None  # nothing that early
+
+
+def test_cascade_starts_are_seeded_and_fall_in_the_window() -> None:
+    ids = [str(i) for i in range(50, 0, -1)]
+    one, again, other = (cascade_starts(ids, s) for s in (7, 7, 8))
+    assert one == again != other
+    assert all(WINDOW_START <= at < WINDOW_START + WINDOW for at in one.values())
+    assert list(cascade_starts(ids, 7, limit=3)) == ["1", "10", "11"]  # source-id order
+    assert cascade_starts(ids, 7, limit=3)["1"] == one["1"]  # a limit keeps the same draws
+
+
+def test_background_keeps_its_time_of_day() -> None:
+    at = WINDOW_START + 3 * 86400 + 5 * 3600 + 17.5  # three days later, 05:00:17.5
+    assert fold_into_window(at) == WINDOW_START + 5 * 3600 + 17.5
+    assert fold_into_window(WINDOW_START - 60) == WINDOW_START + WINDOW - 60
+
+
+@pytest.mark.realdata
+def test_backtest_on_a_few_real_cascades(tmp_path: Path) -> None:
+    if not (DATA / "twitter15").is_dir() or not (DATA / "airline").is_dir():
+        pytest.skip(f"no shared data at {DATA}")
+    parser = argparse.ArgumentParser()
+    add_backtest_command(parser.add_subparsers())
+    out = tmp_path / "bt.json"
+    args = parser.parse_args(["backtest", "--data", str(DATA), "--limit", "40", "--json", str(out)])
+    assert args.func(args) == 0
+    report = orjson.loads(out.read_bytes())
+    assert report["cascades"] == 40
+    assert report["watchtower"]["big"] == 8  # 80th percentile of 40 cascades
+    for name in ("watchtower", "frequency", "spike"):
+        figs = report[name]
+        assert 0.0 <= figs["precision"] <= 1.0
+        assert 0.0 <= figs["early_recall"] <= 1.0
+    assert report["frequency"]["f1"] > 0.5  # grid-searched on the same 40 threads
+    assert len(report["sweep"]) > 10
