@@ -16,9 +16,10 @@ import pytest
 from watchtower.alerting.alert import AlertTransition
 from watchtower.alerting.message import render
 from watchtower.alerting.notify_test import sample_transition
-from watchtower.alerting.outbox import Delivery, backoff, build_outbox_store
+from watchtower.alerting.outbox import Delivery, build_outbox_store
 from watchtower.alerting.outbox_redis import RedisOutboxStore
 from watchtower.alerting.outbox_store import Entry, MemoryOutboxStore, OutboxStore
+from watchtower.backoff import retry_delay
 from watchtower.clock import ManualClock
 from watchtower.config import Config, Duration, NotifyConfig, RouteConfig, Secret, StateConfig
 from watchtower.metrics import Metrics
@@ -185,8 +186,8 @@ def test_backoff_doubles_to_the_cap_with_jitter() -> None:
     rng = random.Random(1)
     for attempt, step in [(1, 1), (2, 2), (3, 4), (4, 8), (5, 8), (40, 8), (200, 8)]:
         for _ in range(50):
-            assert step / 2 <= backoff(attempt, 1.0, 8.0, rng) <= step
-    spread = {round(backoff(3, 1.0, 8.0, rng), 6) for _ in range(20)}
+            assert step / 2 <= retry_delay(attempt, 1.0, 8.0, rng) <= step
+    spread = {round(retry_delay(3, 1.0, 8.0, rng), 6) for _ in range(20)}
     assert len(spread) == 20  # jittered, not a fixed schedule
 
 

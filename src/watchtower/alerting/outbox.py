@@ -41,6 +41,7 @@ from watchtower.alerting.outbox_store import (
 )
 from watchtower.alerting.routes import match_routes
 from watchtower.alerting.silence import suppressed
+from watchtower.backoff import retry_delay
 from watchtower.clock import Clock
 from watchtower.config import Config
 from watchtower.metrics import Metrics
@@ -52,16 +53,6 @@ BATCH = 32  # entries claimed and sent concurrently per round
 POLL = 5.0  # idle re-check (seconds): entries other workers recorded, leases that ended
 RECENT = 500  # transitions kept for GET /v1/alerts
 ERROR_PAUSE = 5.0  # after the store itself failed (seconds)
-
-
-def backoff(attempt: int, initial: float, cap: float, rng: random.Random) -> float:
-    """Delay before retry number ``attempt`` (1-based): initial doubling to cap, jittered.
-
-    The jitter draws from the upper half of the step, so retries of many entries that failed
-    together spread out, yet none comes back sooner than half the planned delay.
-    """
-    step = min(cap, initial * 2.0 ** min(attempt - 1, 60))
-    return rng.uniform(step / 2, step)
 
 
 class Delivery:
@@ -216,7 +207,7 @@ class Delivery:
             last_error=result.describe(),
         )
         if result.retryable and attempts < notify.max_attempts:
-            delay = backoff(attempts, notify.retry_initial, notify.retry_max, self._rng)
+            delay = retry_delay(attempts, notify.retry_initial, notify.retry_max, self._rng)
             await self._store.retry(lease, failed, now + delay)
             self._metrics.notifications_failed.labels(entry.route, "false").inc()
             log.warning(
