@@ -19,10 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import multiprocessing
-import os
 import shutil
-import socket
-import subprocess
 import tempfile
 import time
 import uuid
@@ -53,65 +50,24 @@ from watchtower.state.redis_store import connect
 from watchtower.synth import generate
 from watchtower.wiring import build_engine
 
+from bench_servers import HOST, binary, free_port, redis_server, server
+
 Record = dict[str, Any]
 
 
 # --- the servers ------------------------------------------------------------------------------
 
-HOST = "127.0.0.1"
-_SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")  # mosquitto lives here, often off PATH
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _binary(name: str) -> str:
-    found = shutil.which(name, path=os.pathsep.join([os.environ.get("PATH", ""), *_SBIN]))
-    if found is None:
-        raise SystemExit(f"{name} is not installed")
-    return found
-
-
-@contextmanager
-def server(command: list[str], port: int) -> Iterator[None]:
-    # our own binaries found on PATH, with arguments we built
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
-    try:
-        deadline = time.monotonic() + 10
-        while not _accepts(port):
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise SystemExit(f"{command[0]} did not start")
-            time.sleep(0.05)
-        yield
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-def _accepts(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
 
 @contextmanager
 def servers(directory: Path) -> Iterator[tuple[str, int]]:
     """redis-server (no persistence) and a mosquitto configured as config/mosquitto.conf says."""
-    redis_port, mqtt_port = free_port(), free_port()
+    mqtt_port = free_port()
     conf = directory / "mosquitto.conf"
     lines = [f"listener {mqtt_port} {HOST}", "allow_anonymous true", "set_tcp_nodelay true"]
     lines += ["max_queued_messages 1000000", "max_inflight_messages 100", "persistence false"]
     conf.write_text("\n".join(lines) + "\n")
-    redis = [_binary("redis-server"), "--port", str(redis_port), "--bind", HOST, "--save", ""]
-    redis += ["--appendonly", "no", "--dir", str(directory)]
-    with server(redis, redis_port), server([_binary("mosquitto"), "-c", str(conf)], mqtt_port):
-        yield f"redis://{HOST}:{redis_port}/0", mqtt_port
+    with redis_server(directory) as url, server([binary("mosquitto"), "-c", str(conf)], mqtt_port):
+        yield url, mqtt_port
 
 
 async def flushall(url: str) -> None:

@@ -12,49 +12,20 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import shutil
-import socket
-import subprocess
 import tempfile
 import time
+from pathlib import Path
 
 from watchtower.state.memory import MemoryStore
 from watchtower.state.redis_store import RedisStore, encode_state
 from watchtower.state.store import Store
 from watchtower.state.thread_state import DecaySpec, Observation, ThreadState, new_state, observe
 
+from bench_servers import redis_server
+
 SPEC = DecaySpec.from_half_lives((300.0, 1800.0, 10800.0), 600.0, 12, 3)
 THREADS = 5000
 T0 = 1_767_600_000.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def start_redis(directory: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Our own redis-server on a free loopback port; waits until it answers PING."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server not found: run scripts/ensure-servers.sh")
-    port = free_port()
-    args = ["--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    command = [binary, *args, "--dir", directory]
-    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL)  # noqa: S603 - fixed arguments
-    for _ in range(500):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
-                sock.sendall(b"PING\r\n")
-                if sock.recv(16).startswith(b"+PONG"):
-                    return proc, f"redis://127.0.0.1:{port}/0"
-        except OSError:
-            pass
-        time.sleep(0.01)
-    proc.kill()
-    raise SystemExit("redis-server did not answer")
 
 
 def thread(i: int) -> ThreadState:
@@ -117,13 +88,8 @@ async def measure(url: str, mentions: int) -> None:
 
 
 def main(mentions: int) -> None:
-    with tempfile.TemporaryDirectory() as directory:
-        proc, url = start_redis(directory)
-        try:
-            asyncio.run(measure(url, mentions))
-        finally:
-            proc.terminate()
-            proc.wait()
+    with tempfile.TemporaryDirectory() as directory, redis_server(Path(directory)) as url:
+        asyncio.run(measure(url, mentions))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import orjson
 
 from watchtower.alerting.outbox_store import DONE_RETENTION, Ack, Entry, Lease, ms
 from watchtower.state import keys
+from watchtower.state.redis_store import as_text
 
 if TYPE_CHECKING:
     import redis.asyncio as redis
@@ -119,7 +120,7 @@ class RedisOutboxStore:
 
     async def pending(self) -> dict[str, int]:
         counts = await self._client.hgetall(keys.OUTBOX_PENDING)
-        return {_text(route): int(n) for route, n in counts.items() if int(n) > 0}
+        return {as_text(route): int(n) for route, n in counts.items() if int(n) > 0}
 
     async def note_episodes(self, levels: Mapping[str, str | None]) -> None:
         if not levels:
@@ -138,7 +139,7 @@ class RedisOutboxStore:
         level = await self._client.get(keys.outbox_episode_key(episode_id))
         if level is None:
             return None
-        ack = Ack(_text(level), now)
+        ack = Ack(as_text(level), now)
         data = orjson.dumps({"level": ack.level, "at": ack.at})
         ttl = keys.ttl_ms(keys.OUTBOX_EPISODE_TTL)
         await self._client.set(keys.outbox_ack_key(episode_id), data, px=ttl)
@@ -162,7 +163,7 @@ class RedisOutboxStore:
     async def silences(self, now: float) -> dict[str, float]:
         found = await self._client.hgetall(keys.OUTBOX_SILENCES)
         # Ended silences stay (a handful of brands); deleting them could race a new silence.
-        live = {_text(brand): float(until) for brand, until in found.items()}
+        live = {as_text(brand): float(until) for brand, until in found.items()}
         return {brand: until for brand, until in live.items() if until > now}
 
     async def close(self) -> None:
@@ -171,7 +172,3 @@ class RedisOutboxStore:
         self._closed = True
         if self._owned:
             await self._client.aclose()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

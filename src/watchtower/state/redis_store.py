@@ -159,7 +159,7 @@ class RedisStore:
         args: list[bytes | int] = [keys.ttl_ms(self._thread_ttl), _HEAD, _TAIL]
         args += [encode_state(s, s.version + 1) for s in batch]
         held, *raw = await self._save_script(keys=script_keys, args=args)
-        conflicts = [_text(c) for c in raw]
+        conflicts = [as_text(c) for c in raw]
         lost = set(conflicts)
         for state in batch:
             if state.thread_id not in lost:
@@ -177,7 +177,7 @@ class RedisStore:
         found = {}
         for mid, value in zip(mids, values, strict=True):
             if value is not None:
-                until, root = _text(value).split("|", 1)
+                until, root = as_text(value).split("|", 1)
                 if horizon is None or float(until) > horizon:
                     found[mid] = root
         return found
@@ -195,7 +195,7 @@ class RedisStore:
 
     async def active_threads(self) -> list[str]:
         members = await self._client.smembers(keys.ACTIVE_THREADS)
-        return sorted(_text(m) for m in members)
+        return sorted(as_text(m) for m in members)
 
     async def expire(self, now: float) -> int:
         """Drop threads idle past thread_ttl as of event time ``now``; return how many.
@@ -211,7 +211,7 @@ class RedisStore:
             candidates = await self._client.zrangebyscore(
                 keys.THREAD_INDEX, "-inf", now - ttl + 1.0, start=kept, num=_EXPIRE_CHUNK
             )
-            tids = [_text(c) for c in candidates]
+            tids = [as_text(c) for c in candidates]
             gone = int(await self._drop(tids, now, ttl)) if tids else 0
             dropped += gone
             kept += len(tids) - gone  # still in the index, ahead of the rest: skip them
@@ -239,7 +239,7 @@ class RedisStore:
     async def _evict(self, excess: int) -> None:
         """The size cap: drop the threads least recently seen (event time)."""
         victims = await self._client.zrange(keys.THREAD_INDEX, 0, excess - 1)
-        self.evicted += int(await self._drop([_text(v) for v in victims], 0.0, None))
+        self.evicted += int(await self._drop([as_text(v) for v in victims], 0.0, None))
 
     async def _drop(self, tids: Sequence[str], now: float, ttl: float | None) -> Any:
         script_keys = [keys.ACTIVE_THREADS, keys.THREAD_INDEX]
@@ -249,7 +249,7 @@ class RedisStore:
         )
 
 
-def _text(value: object) -> str:
+def as_text(value: object) -> str:
     """A reply item as text (bytes from our clients; str if a caller's client decodes)."""
     if isinstance(value, bytes):
         return value.decode()
