@@ -67,9 +67,8 @@ def rich_state(thread_id: str = "t/ü {odd}}", last_seen: float = 1_767_600_123.
             last_notified=last_seen - 1e-6,
             notifications=3,
             pending_level="watch",
-            pending_since=0.1,
+            pending_since=0.987654321,
             below_since=None,
-            peak_score=0.987654321,
         ),
     )
 

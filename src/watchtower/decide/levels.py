@@ -54,8 +54,6 @@ class Levels:
         Only a mention can start or raise an episode (``can_rise``): the passing of time alone
         (a tick) can hold it, step it down or resolve it.
         """
-        if ep.level is not None:
-            ep.peak_score = max(ep.peak_score, score)
         if ep.level is not None and now - last_seen >= self.alerts.resolve_after_quiet:
             return self._resolve(ep, f"quiet for {_minutes(now - last_seen)}")
         target = self.target(score)
@@ -84,7 +82,6 @@ class Levels:
             ep.id = f"{thread_id}@{int(now)}"
             ep.started = now
             ep.notifications = 0
-            ep.peak_score = score
         ep.level = target.name
         ep.peak_level = target.name
         ep.level_since = now

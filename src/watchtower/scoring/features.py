@@ -10,7 +10,6 @@ Every quantity is a count or a ratio of counts: nothing depends on a platform's 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from watchtower.state.thread_state import (
@@ -65,7 +64,3 @@ def features(state: ThreadState, now: float, spec: DecaySpec) -> Features:
         pending=pending,
         expected_final=state.count + GAIN * pending,
     )
-
-
-def log_ratio(value: float, reference: float) -> float:
-    return math.log(max(value, 1e-9) / reference)

@@ -37,7 +37,6 @@ class Episode:
     pending_level: str | None = None  # a level whose threshold holds but not yet long enough
     pending_since: float = 0.0
     below_since: float | None = None  # since when the score is below the exit threshold
-    peak_score: float = 0.0
     peak_level: str | None = None  # the highest level reached: resolves go where pages went
 
 
