@@ -12,6 +12,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from prometheus_client import Counter
+
 from watchtower.clock import Clock
 from watchtower.deadletter import DeadLetter
 from watchtower.mention import Mention
@@ -36,6 +38,9 @@ class Inbox:
         self.accepting = True  # cleared at shutdown: HTTP ingest answers 503 from then on
         self.clock = clock
         self.max_future = max_future  # input.max_future; a reload may change it
+        # the labelled counters by source: labels() costs more than inc(), on every MQTT message
+        self._received: dict[str, Counter] = {}
+        self._accepted: dict[str, Counter] = {}
 
     def screen(self, decoded: Decoded) -> None:
         """Refuse mentions from the future (a source's bad clock), before anything is queued."""
@@ -46,8 +51,8 @@ class Inbox:
 
     def count(self, source: str, where: str, decoded: Decoded) -> None:
         """Count a body's records as received and dead-letter its rejections."""
+        _labelled(self._received, self.metrics.mentions_received, source).inc(decoded.total)
         m = self.metrics
-        m.mentions_received.labels(source).inc(decoded.total)
         for r in decoded.rejected:
             m.mentions_rejected.labels(source, r.error.field).inc()
             self.dead_letter.reject(source, f"{where} record {r.index}", r.error, r.raw)
@@ -60,13 +65,20 @@ class Inbox:
         put = self.queue.put_nowait
         for mention in mentions:  # no await in this loop: nothing can take the room meanwhile
             put(Arrival(mention, now, source))
-        self.metrics.mentions_accepted.labels(source).inc(len(mentions))
+        _labelled(self._accepted, self.metrics.mentions_accepted, source).inc(len(mentions))
         return True
 
     async def put(self, source: str, mentions: Sequence[Mention]) -> None:
         """Queue ``mentions``, waiting while the queue is full (the caller stops reading)."""
         now = time.perf_counter()
-        accepted = self.metrics.mentions_accepted.labels(source)
+        accepted = _labelled(self._accepted, self.metrics.mentions_accepted, source)
         for mention in mentions:
             await self.queue.put(Arrival(mention, now, source))
             accepted.inc()
+
+
+def _labelled(cache: dict[str, Counter], family: Counter, source: str) -> Counter:
+    child = cache.get(source)
+    if child is None:
+        child = cache[source] = family.labels(source)
+    return child

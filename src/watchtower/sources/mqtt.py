@@ -8,7 +8,9 @@ by the broker on the next session. A graceful stop drains the inbox, so nothing 
 process killed outright loses what its inbox held (up to ``daemon.queue_size`` mentions).
 
 aiomqtt is pinned to 2.x; it hides paho's manual acknowledgement, which is reached here (and only
-here) through ``Client._client``.
+here) through ``Client._client``, as are two costs of paho's loop this module takes off the hot
+path (see ``_read_greedily`` and ``_ack``): one event loop wakeup per message read, and one
+socket write per acknowledgement.
 """
 
 from __future__ import annotations
@@ -16,19 +18,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import struct
+from collections.abc import Sequence
 
 import aiomqtt
+import paho.mqtt.client as paho_client
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
 from watchtower.backoff import backoff_delay
 from watchtower.config import MqttConfig
 from watchtower.logs import kv
 from watchtower.sources.inbox import Inbox
-from watchtower.sources.records import decode_body
+from watchtower.sources.records import Decoded, decode_body
 
 SOURCE = "mqtt"
 QOS = 1
 READ_CHUNK = 256  # messages taken (then acknowledged) together at most
+RECV_BYTES = 65_536  # read from the broker's socket per wakeup at most (~150 mentions)
+_PUBACK = struct.Struct("!BBH")  # MQTT PUBACK: type 0x40, remaining length 2, message id
 OUTGOING_LIMIT = 10_000  # alert payloads waiting for a connection; older ones are dropped first
 
 log = logging.getLogger(__name__)
@@ -58,7 +66,64 @@ def make_client(config: MqttConfig) -> aiomqtt.Client:
         logger=logging.getLogger("watchtower.mqtt.client"),
     )
     client._client.manual_ack_set(True)  # ack after the inbox took the mentions, not on receipt
+    _read_greedily(client._client)
     return client
+
+
+def _read_greedily(paho: paho_client.Client) -> None:
+    """Read what has arrived in one recv() and parse all of it, per socket wakeup.
+
+    aiomqtt calls ``loop_read`` once per readable event, and paho's parses one packet there,
+    reading it with three or four recv() calls (type, length bytes, body): per message a loop
+    iteration, a selector poll and four system calls. Here a wakeup reads up to RECV_BYTES at
+    once and parses every packet in them with paho's own packet reader and error handling. The
+    buffer is always empty when ``loop_read`` returns (it stops only on "nothing left to read"),
+    so no byte waits where the selector cannot see it; what did not fit waits in the socket.
+    """
+    recv, read_packet, handle_error = paho._sock_recv, paho._packet_read, paho._loop_rc_handle
+    buffer, position, refills = b"", 0, 0
+
+    def sock_recv(bufsize: int) -> bytes:
+        nonlocal buffer, position, refills
+        if position == len(buffer):
+            if not refills:
+                raise BlockingIOError  # this wakeup's read is done: paho's "try again later"
+            refills -= 1
+            buffer, position = recv(RECV_BYTES), 0  # b"" when closed: paho sees a lost link
+        chunk = buffer[position : position + bufsize]
+        position += len(chunk)
+        return chunk
+
+    def loop_read(max_packets: int = 1) -> MQTTErrorCode:
+        nonlocal refills
+        refills = 1
+        while True:
+            if paho._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
+            rc = read_packet()
+            if rc > 0:
+                return handle_error(rc)
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    paho._sock_recv = sock_recv  # type: ignore[method-assign]
+    paho.loop_read = loop_read  # type: ignore[method-assign]
+
+
+def _ack(paho: paho_client.Client, messages: Sequence[aiomqtt.Message]) -> None:
+    """Acknowledge ``messages``, in order: their QoS 1 PUBACKs leave in one socket write.
+
+    ``paho.ack`` queues each PUBACK as a packet of its own, written with a send() each; a
+    PUBACK is four fixed bytes, so the run of them is queued as one packet instead.
+    """
+    pubacks = bytearray()
+    for message in messages:
+        if message.qos == 1:
+            pubacks += _PUBACK.pack(paho_client.PUBACK, 2, message.mid)
+        elif message.qos == 2:  # not subscribed at QoS 2, yet never left unacknowledged
+            paho.ack(message.mid, message.qos)
+    if pubacks:
+        paho._packet_queue(paho_client.PUBACK, bytes(pubacks), 0, 0)
 
 
 def _refused(code: object) -> bool:
@@ -129,22 +194,29 @@ class MqttSource:
             raise lost.exceptions[0] from None  # one reconnect, whichever task noticed first
 
     async def _read(self, client: aiomqtt.Client) -> None:
-        """Take what has arrived, then acknowledge it, in order, in one write to the broker.
+        """Take what has arrived into the inbox, then acknowledge it, in order, in one write.
 
         The iterator of aiomqtt costs a task per message; the messages already waiting in its
-        queue are taken directly, and their acks leave in one socket write cycle.
+        queue are taken directly. A message is acknowledged only once its mentions are in the
+        inbox; when the inbox is full, what was taken so far is acknowledged before waiting for
+        room, so a stop while we wait leaves no taken message unacknowledged.
         """
         paho, waiting = client._client, client._queue
         async for first in client.messages:
             messages = [first]
             while len(messages) < READ_CHUNK and not waiting.empty():
                 messages.append(waiting.get_nowait())
-            for message in messages:
-                await self._take(message)  # waits while the inbox is full: backpressure
-            for message in messages:
-                paho.ack(message.mid, message.qos)
+            taken = 0
+            for i, message in enumerate(messages):
+                decoded = self._decode(message)
+                if not self.inbox.offer(SOURCE, decoded.mentions):
+                    _ack(paho, messages[taken:i])
+                    taken = i
+                    await self.inbox.put(SOURCE, decoded.mentions)  # backpressure
+                self.inbox.count(SOURCE, str(message.topic), decoded)
+            _ack(paho, messages[taken:])
 
-    async def _take(self, message: aiomqtt.Message) -> None:
+    def _decode(self, message: aiomqtt.Message) -> Decoded:
         payload = message.payload
         if isinstance(payload, str):
             body = payload.encode()
@@ -154,8 +226,7 @@ class MqttSource:
             body = str(payload).encode()  # numbers and None: rejected below as not a record
         decoded = decode_body(body, "auto", self.max_text_chars)
         self.inbox.screen(decoded)
-        await self.inbox.put(SOURCE, decoded.mentions)
-        self.inbox.count(SOURCE, str(message.topic), decoded)
+        return decoded
 
     async def _publish(self, client: aiomqtt.Client) -> None:
         topic = self.config.alerts_topic

@@ -1,0 +1,123 @@
+"""The MQTT source on a real Mosquitto: what it reads, in order, and when it acknowledges.
+
+Each test has its own topic and client id on the session's broker (which keeps every message in
+flight: ``max_inflight_messages 0``), an inbox of its own and no engine behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+
+import aiomqtt
+import orjson
+
+from watchtower.clock import SystemClock
+from watchtower.config import MqttConfig
+from watchtower.deadletter import DeadLetter
+from watchtower.metrics import Metrics
+from watchtower.sources.inbox import Inbox
+from watchtower.sources.mqtt import RECV_BYTES, MqttSource
+
+from servers import MosquittoServer
+
+
+def mqtt_config(mosquitto: MosquittoServer, topic: str, client_id: str) -> MqttConfig:
+    return MqttConfig(
+        enabled=True, host=mosquitto.host, port=mosquitto.port, topics=(topic,), client_id=client_id
+    )
+
+
+def new_inbox(size: int) -> Inbox:
+    return Inbox(size, Metrics(), DeadLetter(None), SystemClock(), max_future=3600.0)
+
+
+@asynccontextmanager
+async def reading(source: MqttSource) -> AsyncIterator[None]:
+    """The source running until the block ends (then cancelled, as the daemon stops it)."""
+    task = asyncio.create_task(source.run(), name="mqtt")
+    try:
+        await wait_until(lambda: source.connected, "the MQTT session")
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def wait_until(check: Callable[[], bool], what: str, within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.02)
+
+
+async def publish(mosquitto: MosquittoServer, topic: str, payloads: Sequence[bytes]) -> None:
+    async with aiomqtt.Client(
+        mosquitto.host, mosquitto.port, identifier=f"pub-{uuid.uuid4()}"
+    ) as client:
+        for payload in payloads:
+            await client.publish(topic, payload, qos=1)
+
+
+def record(mention_id: str, text: str = "hello") -> bytes:
+    return orjson.dumps({"id": mention_id, "created_at": time.time(), "text": text})
+
+
+def queued_ids(inbox: Inbox) -> list[str]:
+    out = []
+    while not inbox.queue.empty():
+        out.append(inbox.queue.get_nowait().mention.id)
+    return out
+
+
+async def test_a_message_is_acknowledged_once_its_mentions_are_in_the_inbox(
+    mosquitto: MosquittoServer,
+) -> None:
+    """A full inbox stops the source; what it took is acked, what waits goes to the next session.
+
+    The messages wait at the broker first, so they arrive (and are read) together.
+    """
+    topic, client_id = f"t/{uuid.uuid4()}/mentions", f"wt-{uuid.uuid4()}"
+    config = mqtt_config(mosquitto, topic, client_id)
+    async with reading(MqttSource(config, new_inbox(1), 10_000)):
+        pass  # the broker keeps the session's subscription from here on
+    ids = [f"m{i}" for i in range(12)]
+    await publish(mosquitto, topic, [record(i) for i in ids])
+    first = new_inbox(5)
+    async with reading(MqttSource(config, first, 10_000)):
+        await wait_until(first.queue.full, "a full inbox")
+        await asyncio.sleep(0.3)  # room for a wrong ack (or a sixth mention) to happen
+    assert queued_ids(first) == ids[:5]
+    second = new_inbox(100)
+    async with reading(MqttSource(config, second, 10_000)):
+        await wait_until(lambda: second.queue.qsize() >= len(ids) - 5, "the rest, sent again")
+        await asyncio.sleep(0.3)  # room for a message acked by the first session to come back
+    assert queued_ids(second) == ids[5:]
+
+
+async def test_many_messages_arrive_in_order_once_across_reads(mosquitto: MosquittoServer) -> None:
+    """Several socket reads' worth, of mixed sizes, one bigger than a read, and an array."""
+    topic = f"t/{uuid.uuid4()}/mentions"
+    payloads, ids = [], []
+    for i in range(1500):
+        ids.append(f"m{i}")
+        payloads.append(record(ids[-1], "x" * (i % 700)))
+    ids.append("big")
+    payloads.append(record("big", "y" * (3 * RECV_BYTES)))
+    array = [f"a{i}" for i in range(50)]
+    ids += array
+    now = time.time()
+    payloads.append(orjson.dumps([{"id": i, "created_at": now, "text": "hi"} for i in array]))
+    inbox = new_inbox(len(ids))
+    source = MqttSource(mqtt_config(mosquitto, topic, f"wt-{uuid.uuid4()}"), inbox, 10 * RECV_BYTES)
+    async with reading(source):
+        await publish(mosquitto, topic, payloads)
+        await wait_until(lambda: inbox.queue.qsize() >= len(ids), "every mention")
+    assert queued_ids(inbox) == ids
+    received = inbox.metrics.registry.get_sample_value(
+        "watchtower_mentions_received_total", {"source": "mqtt"}
+    )
+    assert received == len(ids)
