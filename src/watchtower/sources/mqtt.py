@@ -8,9 +8,9 @@ by the broker on the next session. A graceful stop drains the inbox, so nothing 
 process killed outright loses what its inbox held (up to ``daemon.queue_size`` mentions).
 
 aiomqtt is pinned to 2.x; it hides paho's manual acknowledgement, which is reached here (and only
-here) through ``Client._client``, as are two costs of paho's loop this module takes off the hot
-path (see ``_read_greedily`` and ``_ack``): one event loop wakeup per message read, and one
-socket write per acknowledgement.
+here) through ``Client._client``, as are three costs of paho's loop this module takes off the
+hot path (see ``_read_greedily``, ``_ack`` and ``_NoFilterWalk``): one event loop wakeup per
+message read, one socket write per acknowledgement, a topic filter walk per message.
 """
 
 from __future__ import annotations
@@ -19,11 +19,13 @@ import asyncio
 import logging
 import ssl
 import struct
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import aiomqtt
 import paho.mqtt.client as paho_client
 from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.matcher import MQTTMatcher
 from paho.mqtt.reasoncodes import ReasonCode
 
 from watchtower.backoff import backoff_delay
@@ -67,7 +69,22 @@ def make_client(config: MqttConfig) -> aiomqtt.Client:
     )
     client._client.manual_ack_set(True)  # ack after the inbox took the mentions, not on receipt
     _read_greedily(client._client)
+    client._client._on_message_filtered = _NoFilterWalk()
     return client
+
+
+class _NoFilterWalk(MQTTMatcher):
+    """paho's per-filter callbacks, which aiomqtt never registers: while there are none, a
+    message does not walk its topic through the filter tree (~5% of our CPU per message)."""
+
+    def __init__(self) -> None:
+        # paho's matcher has no annotations
+        super().__init__()  # type: ignore[no-untyped-call]
+
+    def iter_match(self, topic: str) -> Iterator[Any]:
+        if not self._root._children:
+            return iter(())
+        return super().iter_match(topic)  # type: ignore[no-untyped-call,no-any-return]
 
 
 def _read_greedily(paho: paho_client.Client) -> None:
