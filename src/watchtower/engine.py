@@ -20,8 +20,9 @@ from watchtower.decide.storms import StormWatch
 from watchtower.errors import StoreError
 from watchtower.mention import Mention
 from watchtower.scoring.features import features
+from watchtower.scoring.features import forecast as thread_forecast
 from watchtower.scoring.momentum import MomentumModel
-from watchtower.scoring.score import score
+from watchtower.scoring.score import gated, score
 from watchtower.scoring.sentiment import SentimentModel
 from watchtower.state.store import Store
 from watchtower.state.thread_state import (
@@ -29,6 +30,7 @@ from watchtower.state.thread_state import (
     Observation,
     ThreadState,
     growth_curve,
+    mean_negativity,
     new_state,
     observe,
 )
@@ -99,7 +101,8 @@ class Engine:
             by_thread.setdefault(root, []).append(item)
             # Brand storms close their buckets in event time, before this mention counts.
             closed = self.storms.observe(mention, root, item.negativity)
-            storms += [(2 * item.position, t) for t in closed]
+            if closed:
+                storms += [(2 * item.position, t) for t in closed]
             self._position += 1
         ticks = self._ticks_for(mentions)
         self.stats.mentions += len(mentions)
@@ -205,13 +208,18 @@ class Engine:
             return
         if episode.id is None and state.count < self.config.momentum.min_count:
             return  # cold threads cannot reach a level: skip the scoring work
-        f = features(state, now, self.spec)
-        self.momentum.observe(f)  # snapshots and population: outcomes are learned later
-        s = score(f, self.momentum.predict(f), self.config.scoring, self.momentum.big_size(f.at))
+        # The hot path: every mention of a warm thread is scored, so nothing is built here
+        # that only a transition needs (the features, the score's parts).
+        forecast = thread_forecast(state, now, self.spec)
+        version = self.momentum.note(state.thread_id, now, state.first_seen, state.count, forecast)
+        momentum = self.momentum.probability(state.count, forecast, version)
+        value = gated(momentum, mean_negativity(state), self.config.scoring)
         decision = self.levels.decide(
-            episode, state.thread_id, now, s.value, state.last_seen, can_rise=not tick
+            episode, state.thread_id, now, value, state.last_seen, can_rise=not tick
         )
         if decision is not None:
+            f = features(state, now, self.spec)
+            s = score(f, momentum, self.config.scoring, version.big)
             curve = growth_curve(state, now, self.spec)
             transition = build_transition(decision, state, f, s, now, curve, self.config)
             out.append((order, transition))

@@ -74,10 +74,10 @@ class StormWatch:
         return self._decide_all(self.baseline.advance(now))
 
     def _decide_all(self, results: list[BucketResult]) -> list[AlertTransition]:
+        if not results:
+            return []
         out = [t for r in results if (t := self._decide(r)) is not None]
-        if results:
-            out += self._resolve_dropped(results[-1].end)
-        return out
+        return out + self._resolve_dropped(results[-1].end)
 
     def _decide(self, r: BucketResult) -> AlertTransition | None:
         ep = self._episodes.get(r.brand)

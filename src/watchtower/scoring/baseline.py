@@ -35,7 +35,7 @@ from river import time_series
 from watchtower.config import StormConfig
 from watchtower.mention import Mention
 
-_STATE_FORMAT = 1
+_STATE_FORMAT = 2  # 2: the open bucket remembers its worst top complaint
 _LEARN_CLIP_Z = 3.0  # a bucket teaches the level at most this many sd above the forecast
 _HoltWinters: Any = time_series.HoltWinters  # river's forecasters carry no type hints
 
@@ -84,6 +84,7 @@ class _Open:
     mentions: int = 0
     negativity: float = 0.0
     top: dict[str, tuple[tuple[float, int, str], dict[str, Any]]] = field(default_factory=dict)
+    worst: tuple[tuple[float, int, str], str] | None = None  # top's lowest (key, thread)
 
     def add(self, m: Mention, thread: str, p: float, cfg: StormConfig) -> None:
         self.mentions += 1
@@ -107,13 +108,17 @@ class _Open:
         if held is not None and held[0] >= key:
             return
         if held is None and len(self.top) >= size:
-            worst = min(self.top, key=lambda t: self.top[t][0])
-            if size == 0 or self.top[worst][0] >= key:
+            if size == 0:
                 return
-            del self.top[worst]
+            if self.worst is None:  # found again only after the top changed
+                self.worst = min((entry[0], t) for t, entry in self.top.items())
+            if self.worst[0] >= key:
+                return
+            del self.top[self.worst[1]]
         handle = m.author.handle if m.author else None
         post = {"id": m.id, "handle": handle, "followers": m.followers, "url": m.url}
         self.top[thread] = (key, {**post, "text": m.text})
+        self.worst = None
 
     def observed(self, negative_at: float) -> tuple[float, int]:
         """Soft complaining threads, and the threads at or above ``negative_at``."""
@@ -223,6 +228,8 @@ class Baseline:
         if self._open is None:
             self._open = index
             return []
+        if index <= self._open:
+            return []  # the common case: still in the open bucket
         out: list[BucketResult] = []
         silent = 0
         while self._open < index:

@@ -10,6 +10,7 @@ Every quantity is a count or a ratio of counts: nothing depends on a platform's 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from watchtower.state.thread_state import (
@@ -45,11 +46,26 @@ class Features:
         return self.rates[0]
 
 
+def forecast(state: ThreadState, now: float, spec: DecaySpec) -> float:
+    """The self-exciting forecast of the final size, ``expected_final`` without the rest of
+    `Features`: the engine computes it at every mention."""
+    return state.count + GAIN * _pending(state, now, spec)
+
+
+def _pending(state: ThreadState, now: float, spec: DecaySpec) -> float:
+    """The mean decayed count over the half-lives: memory still producing mentions."""
+    counts = state.rates  # a decayed rate is kept as a decayed count, as of last_seen
+    dt = now - state.last_seen
+    if dt > 0:
+        decayed = [c * math.exp(-dt / tau) for c, tau in zip(counts, spec.taus, strict=True)]
+        return sum(decayed) / len(decayed)
+    return sum(counts) / len(counts)
+
+
 def features(state: ThreadState, now: float, spec: DecaySpec) -> Features:
     per_second = decayed_rates(state, now, spec)
     short, long_ = per_second[0], per_second[-1]
-    # A decayed rate times its time constant is a decayed count of mentions.
-    pending = sum(r * tau for r, tau in zip(per_second, spec.taus, strict=True)) / len(spec.taus)
+    pending = _pending(state, now, spec)
     return Features(
         thread_id=state.thread_id,
         at=now,

@@ -90,10 +90,13 @@ class MomentumModel:
 
     def predict(self, f: Features) -> float:
         """P(big) of a thread with these features; reads the model, changes nothing."""
-        if f.count < self.config.min_count:
+        return self.probability(f.count, f.expected_final, self.version_at(f.at))
+
+    def probability(self, count: int, forecast: float, version: Version) -> float:
+        """P(big) of a thread of ``count`` mentions forecast to reach ``forecast``."""
+        if count < self.config.min_count:
             return 0.0
-        version = self.version_at(f.at)
-        prior = prior_logit(f, version.big)
+        prior = prior_logit(forecast, version.big)
         return sigmoid(prior + version.slope * prior + version.bias)
 
     def big_size(self, at: float | None = None) -> float:
@@ -113,26 +116,38 @@ class MomentumModel:
 
     def observe(self, f: Features) -> None:
         """Note a scored thread (the engine calls this right before `predict`)."""
-        if f.count < self.config.min_count:
-            return
-        self._advance(f.at)
-        thread = self._threads.get(f.thread_id)
+        self.note(f.thread_id, f.at, f.at - f.age, f.count, f.expected_final)
+
+    def note(
+        self, thread_id: str, at: float, first_seen: float, count: int, forecast: float
+    ) -> Version:
+        """`observe` on the parts the engine has at hand (it scores every mention, so it
+        builds no `Features` there); returns the version to score ``at`` with."""
+        if count >= self.config.min_count:
+            self._advance(at)
+            self._follow(thread_id, at, first_seen, count, forecast)
+        return self.version_at(at)
+
+    def _follow(
+        self, thread_id: str, at: float, first_seen: float, count: int, forecast: float
+    ) -> None:
+        thread = self._threads.get(thread_id)
         if thread is None:
-            due = f.at - f.age + self.config.horizon
-            if f.at > due:
+            due = first_seen + self.config.horizon
+            if at > due:
                 return  # first seen with traction after its horizon: nothing left to learn
-            thread = self._track(f.thread_id, due, f.at)
-        at = max(f.at, thread.last)  # a thread's own time never runs back
+            thread = self._track(thread_id, due, at)
+        at = max(at, thread.last)  # a thread's own time never runs back
         if at > thread.due:
             return  # its outcome window has closed
         thread.last = at
-        thread.size = max(thread.size, f.count)
-        self.population.move(f.thread_id, at, f.expected_final)
+        thread.size = max(thread.size, count)
+        self.population.move(thread_id, at, forecast)
         if self.config.learn and thread.next_snapshot < len(MILESTONES):
-            self._snapshot(thread, f, self.version_at(at).big)
+            self._snapshot(thread, forecast, self.version_at(at).big)
 
-    def _snapshot(self, thread: _Thread, f: Features, big: float) -> None:
-        prior = prior_logit(f, big)
+    def _snapshot(self, thread: _Thread, forecast: float, big: float) -> None:
+        prior = prior_logit(forecast, big)
         reached = thread.next_snapshot
         while reached < len(MILESTONES) and prior >= MILESTONES[reached]:
             reached += 1
@@ -239,6 +254,6 @@ class MomentumModel:
         ) = parts
 
 
-def prior_logit(f: Features, big: float) -> float:
+def prior_logit(forecast: float, big: float) -> float:
     """The prior's log-odds: the forecast against the big size, in log terms (scale-free)."""
-    return PRIOR_SLOPE * math.log(max(f.expected_final, 1e-9) / big)
+    return PRIOR_SLOPE * math.log(max(forecast, 1e-9) / big)

@@ -19,11 +19,18 @@ class Score:
 
 
 def score(f: Features, momentum: float, cfg: ScoringConfig, big: float | None = None) -> Score:
-    anger = min(1.0, f.negativity / cfg.min_negativity) if cfg.min_negativity > 0 else 1.0
+    value = gated(momentum, f.negativity, cfg)
+    return Score(value=value, momentum=momentum, anger=anger(f.negativity, cfg), big=big)
+
+
+def gated(momentum: float, negativity: float, cfg: ScoringConfig) -> float:
+    """The score's value alone: what the levels compare, computed at every mention."""
     if cfg.sentiment_gate == "off":
-        value = momentum
-    elif cfg.sentiment_gate == "boost":
-        value = momentum * (_CALM_WEIGHT + (1.0 - _CALM_WEIGHT) * anger)
-    else:  # require: only angry threads alert
-        value = momentum if f.negativity >= cfg.min_negativity else 0.0
-    return Score(value=value, momentum=momentum, anger=anger, big=big)
+        return momentum
+    if cfg.sentiment_gate == "boost":
+        return momentum * (_CALM_WEIGHT + (1.0 - _CALM_WEIGHT) * anger(negativity, cfg))
+    return momentum if negativity >= cfg.min_negativity else 0.0  # require: only angry threads
+
+
+def anger(negativity: float, cfg: ScoringConfig) -> float:
+    return min(1.0, negativity / cfg.min_negativity) if cfg.min_negativity > 0 else 1.0

@@ -109,26 +109,34 @@ def new_state(thread_id: str, at: float, spec: DecaySpec) -> ThreadState:
 
 
 def observe(state: ThreadState, obs: Observation, spec: DecaySpec) -> None:
-    """Fold one mention into the state, in place."""
+    """Fold one mention into the state, in place (the engine's hottest code: kept plain)."""
     dt = obs.at - state.last_seen
-    if dt >= 0:
-        rates = state.rates
+    rates = state.rates
+    if dt > 0:
+        keep = 1.0
         for i, tau in enumerate(spec.taus):
-            rates[i] = rates[i] * math.exp(-dt / tau) + 1.0
-        keep = math.exp(-dt / spec.long_tau)
+            keep = math.exp(-dt / tau)
+            rates[i] = rates[i] * keep + 1.0
+        # the longest half-life is the last: its factor decays reach and negativity too
         state.reach *= keep
         state.negativity_sum *= keep
         state.negativity_weight *= keep
         weight = 1.0
         state.last_seen = obs.at
+    elif dt == 0:  # bursts share timestamps: nothing to decay
+        for i in range(len(rates)):
+            rates[i] += 1.0
+        weight = 1.0
     else:  # late mention: add its weight as decayed to the state's time
         for i, tau in enumerate(spec.taus):
-            state.rates[i] += math.exp(dt / tau)
+            rates[i] += math.exp(dt / tau)
         weight = math.exp(dt / spec.long_tau)
-    state.first_seen = min(state.first_seen, obs.at)
+        state.first_seen = min(state.first_seen, obs.at)
     state.count += 1
-    state.reach += weight * math.log1p(obs.followers)
-    state.max_followers = max(state.max_followers, obs.followers)
+    followers = obs.followers
+    if followers:
+        state.reach += weight * math.log1p(followers)
+        state.max_followers = max(state.max_followers, followers)
     state.negativity_sum += weight * obs.negativity
     state.negativity_weight += weight
     _add_author(state.author_sketch, obs.author_id or obs.mention_id)
