@@ -22,6 +22,7 @@ import orjson
 from watchtower.alerting.alert import AlertTransition
 from watchtower.config import Config
 from watchtower.deadletter import DeadLetter
+from watchtower.heap import streaming_heap
 from watchtower.mention import decode, from_dict
 from watchtower.replay import replay
 from watchtower.scoring.sentiment import SentimentModel
@@ -33,13 +34,14 @@ def floor(lines: list[bytes], config: Config) -> float:
     """Seconds for decode + sentiment (score, then learn where labelled, as the engine does)."""
     model = SentimentModel(config.sentiment)
     learn = config.sentiment.learn
-    started = time.perf_counter()
-    for line in lines:
-        m = decode(line, config.input.max_text_chars)
-        model.negativity(m.text)
-        if learn and m.label is not None:
-            model.learn(m.text, m.label)
-    return time.perf_counter() - started
+    with streaming_heap():  # the collector set as `replay` sets it: the same footing
+        started = time.perf_counter()
+        for line in lines:
+            m = decode(line, config.input.max_text_chars)
+            model.negativity(m.text)
+            if learn and m.label is not None:
+                model.learn(m.text, m.label)
+        return time.perf_counter() - started
 
 
 async def full_replay(path: Path, config: Config) -> tuple[float, int]:

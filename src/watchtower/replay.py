@@ -12,6 +12,7 @@ from watchtower.alerting.alert import AlertTransition
 from watchtower.deadletter import DeadLetter
 from watchtower.engine import Engine
 from watchtower.errors import InvalidMention
+from watchtower.heap import streaming_heap
 from watchtower.mention import Mention, decode
 from watchtower.sources.files import read_lines
 
@@ -50,6 +51,17 @@ async def replay(
     sink: AlertSink,
     dead_letter: DeadLetter,
     progress: TextIO | None = None,
+) -> ReplaySummary:
+    with streaming_heap():
+        return await _replay(paths, engine, sink, dead_letter, progress)
+
+
+async def _replay(
+    paths: Iterable[str],
+    engine: Engine,
+    sink: AlertSink,
+    dead_letter: DeadLetter,
+    progress: TextIO | None,
 ) -> ReplaySummary:
     started = time.perf_counter()
     max_chars = engine.config.input.max_text_chars
