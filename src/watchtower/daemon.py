@@ -11,7 +11,6 @@ cancels what is left and tears down in reverse order. Every step of teardown is 
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import time
 from collections.abc import Coroutine
@@ -24,6 +23,7 @@ from watchtower.batcher import Batcher, advance_when_idle
 from watchtower.clock import Clock, SystemClock
 from watchtower.config import Config
 from watchtower.deadletter import DeadLetter
+from watchtower.heap import streaming_heap
 from watchtower.lifecycle import Signals, housekeeping, reload_from, watchdog
 from watchtower.logs import kv
 from watchtower.metrics import Metrics
@@ -96,13 +96,12 @@ class Daemon:
             self.signals.install()
         try:
             await restore_learned(runtime.store, runtime.engine)
-            # What is built so far (models, lexicons, config) lives as long as the process: out
-            # of the collector's sight, a full collection mid-stream pauses the loop ~4 ms, not
-            # ~110 ms (benchmarks/live.py at 1k/s), which was most of the p99.
-            gc.freeze()
-            async with asyncio.TaskGroup() as group:
-                tasks = await self._start(group)
-                group.create_task(self._control(tasks), name="control")
+            # start-up's models out of the collector's sight, as a replay does: a full
+            # collection mid-stream paused the loop ~110 ms, most of the p99 at 1k/s
+            with streaming_heap():
+                async with asyncio.TaskGroup() as group:
+                    tasks = await self._start(group)
+                    group.create_task(self._control(tasks), name="control")
         except* Exception as failed:
             for exc in failed.exceptions:
                 log.exception("daemon task failed", exc_info=exc)
@@ -190,7 +189,6 @@ class Daemon:
             except Exception as exc:
                 log.exception("teardown step failed", extra=kv(step=what, error=repr(exc)))
         rt.inbox.dead_letter.close()
-        gc.unfreeze()  # what run() froze is collectable again (several daemons in one process)
 
 
 async def _before(deadline: float, work: Coroutine[Any, Any, None]) -> bool:
