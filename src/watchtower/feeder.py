@@ -151,6 +151,9 @@ def _run_feed(args: argparse.Namespace) -> int:
     except (aiohttp.ClientError, RuntimeError) as exc:
         print(f"watchtower feed: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # Ctrl-C during `make run`: a stop asked for, not a crash
+        print("watchtower feed: stopped", file=sys.stderr)
+        return 130
     rate = result.sent / result.seconds if result.seconds > 0 else 0.0
     print(
         f"fed {result.sent} mentions in {result.seconds:.1f} s ({rate:,.0f}/s): "
