@@ -42,8 +42,8 @@ def feed(
     out = {}
     for at, thread in events:
         f = _step(states, at, thread)
-        if observe_too:
-            m.observe(f)
+        if observe_too:  # as the engine does it
+            m.note(f.thread_id, f.at, f.at - f.age, f.count, f.expected_final)
         out[(at, thread)] = m.predict(f)
     return out
 

@@ -14,7 +14,7 @@ the top ``big_share`` of the threads with traction (``min_count`` mentions) seen
 horizon, once there are ``MIN_POPULATION`` of them. So the same defaults work on a platform
 whose threads reach a hundred and on one whose threads reach thousands.
 
-Learning in event time, from delayed outcomes: ``observe`` snapshots a thread the first time its
+Learning in event time, from delayed outcomes: ``note`` snapshots a thread the first time its
 prior reaches each of ``MILESTONES`` (the moments an alert can fire) and keeps its count within
 the horizon; once event time passes the thread's horizon, its snapshots are labelled (did it
 reach the big size it was judged against?) and learned. Cross-thread state (the population, the
@@ -114,15 +114,12 @@ class MomentumModel:
 
     # --- learning --------------------------------------------------------------------------
 
-    def observe(self, f: Features) -> None:
-        """Note a scored thread (the engine calls this right before `predict`)."""
-        self.note(f.thread_id, f.at, f.at - f.age, f.count, f.expected_final)
-
     def note(
         self, thread_id: str, at: float, first_seen: float, count: int, forecast: float
     ) -> Version:
-        """`observe` on the parts the engine has at hand (it scores every mention, so it
-        builds no `Features` there); returns the version to score ``at`` with."""
+        """Note a thread being scored (snapshots, population: outcomes are learned later);
+        return the version to score ``at`` with. It takes the parts, not `Features`: the
+        engine scores every mention and builds those only for a transition."""
         if count >= self.config.min_count:
             self._advance(at)
             self._follow(thread_id, at, first_seen, count, forecast)
