@@ -16,8 +16,7 @@ from watchtower.state.store import Store
 async def resolve_roots(mentions: Sequence[Mention], store: Store) -> list[str]:
     """The thread root of each mention, in order; remembers the new ones."""
     in_batch: dict[str, str] = {}
-    parents = {m.parent for m in mentions if m.thread_id is None and m.parent is not None}
-    known = await store.lookup_roots(sorted(p for p in parents if p is not None))
+    known = await store.lookup_roots(sorted(_parents_to_look_up(mentions)))
     roots = []
     for m in mentions:
         parent = m.parent
@@ -31,3 +30,23 @@ async def resolve_roots(mentions: Sequence[Mention], store: Store) -> list[str]:
         roots.append(root)
     await store.remember_roots(in_batch, max(m.created_at for m in mentions))
     return roots
+
+
+def _parents_to_look_up(mentions: Sequence[Mention]) -> set[str]:
+    """Parents not resolved earlier in the batch: the store need not be asked for the others.
+
+    ``in_batch`` answers for a parent seen earlier whenever its root is non-empty, which it is
+    when the parent's own stand-in (its thread_id, its parent, its id) is.
+    """
+    wanted: set[str] = set()
+    earlier: set[str] = set()
+    for m in mentions:
+        parent = m.parent
+        if m.thread_id is None and parent is not None and parent not in earlier:
+            wanted.add(parent)
+        stand_in = (
+            m.thread_id if m.thread_id is not None else parent if parent is not None else m.id
+        )
+        if stand_in:
+            earlier.add(m.id)
+    return wanted
