@@ -1,17 +1,30 @@
-"""The shared store: thread state in Redis, one round trip to load a batch and one to save it.
+"""The shared store: thread state in Redis, two round trips per batch of mentions.
 
-The only module that imports redis (the outbox borrows ``connect``). A batch is saved by one Lua
-script call that compare-and-sets every state on its ``version`` and keeps the indexes (active
-episodes, last_seen for expiry) in step, so workers sharing the Redis never lose an update: the
-script returns the threads another worker changed, and the engine redoes just those.
+The only module that imports redis (the outbox borrows ``connect``). A batch costs one MGET to
+load its threads and one Lua script call to save them; the batch's new roots (mention -> root)
+ride along in that same call, and parents are looked up in Redis only when this worker does not
+hold them already (see below). The save script compare-and-sets every state on its ``version``
+and keeps the indexes (active episodes, last_seen for expiry) in step, so workers sharing the
+Redis never lose an update: it returns the threads another worker changed, and the engine redoes
+just those.
 
 Expiry, two clocks: each state key carries a Redis TTL of ``thread_ttl`` refreshed on every
 save, which is *wall* time and bounds memory whatever happens; ``expire(now)`` drops threads by
 *event* time (last_seen + thread_ttl <= now) from a sorted index, as MemoryStore does, so replays
 faster than real time expire like the live daemon; a thread with an open or pending episode is
-kept until it resolves. Roots (mention -> root) likewise carry a wall TTL of ``root_memory`` and
-their event-time deadline in the value: a lookup ignores those past the latest ``now`` this
-process remembered roots at, which is when MemoryStore forgets them.
+kept until it resolves. Roots likewise carry a wall TTL of ``root_memory`` and their event-time
+deadline in the value: a lookup ignores those past the latest ``now`` this process remembered
+roots at, which is when MemoryStore forgets them.
+
+Roots in process: a mention's root is settled when it is remembered, so the roots this worker
+remembered or looked up are also kept here (the latest ``cached_roots`` of them) with both
+deadlines, the wall one no later than Redis's own, and a lookup asks Redis only for the rest.
+One worker thus answers exactly as Redis would. A miss is never kept: with several workers on
+one subscription the parent may be another worker's, so it is asked for again. (What is held
+can only lag Redis if another worker re-remembers the same mention, a duplicate delivery, with
+another root meanwhile; which of the two copies wins is a race with or without this.) Roots
+remembered are written with the next save (``save([])`` writes just them; a lookup that must
+ask Redis writes them first); the engine saves after every batch it resolves.
 
 Redis Cluster: keys are hash-tagged per thread, but the save script also writes the global
 indexes, so it runs on one node (standalone or a primary with replicas). Cluster would run one
@@ -21,7 +34,10 @@ script per slot group with per-slot indexes; not done yet.
 from __future__ import annotations
 
 import dataclasses
+import math
+import time
 import zlib
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -37,15 +53,21 @@ if TYPE_CHECKING:
 
 _HEAD, _TAIL = len(keys.THREAD_KEY_HEAD.encode()), len(keys.THREAD_KEY_TAIL.encode())
 _EXPIRE_CHUNK = 1000  # threads checked per script call: keeps each call short for others
+# Roots kept in process (about 200 bytes each): replies mostly come within minutes of their
+# parent, and a root forgotten here is still found in Redis.
+CACHED_ROOTS = 100_000
 
-# KEYS: ACTIVE, INDEX, state keys...; ARGV: ttl_ms, len(key head), len(key tail), payloads...
-# Everything per thread comes from its key and payload (see encode_state): few arguments to pack.
+# KEYS: ACTIVE, INDEX, state keys..., root keys...; ARGV: ttl_ms, len(key head), len(key tail),
+# number of states, root ttl_ms, payloads..., the roots' values as one JSON list (an argument
+# costs redis-py ~1 us to pack). Everything per thread comes from its key and payload (see
+# encode_state): few arguments to pack. Roots are written whatever the compare-and-set says.
 # Returns {threads held, conflicting tids...}.
 _SAVE = """
 local ttl, head, tail = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local states, root_ttl = tonumber(ARGV[4]), ARGV[5]
 local out = {0}
-for i = 3, #KEYS do
-  local key, payload = KEYS[i], ARGV[i + 1]
+for i = 3, states + 2 do
+  local key, payload = KEYS[i], ARGV[i + 3]
   local version, active, seen = string.match(payload, '^%[(%d+),"%x+",([01]),([^,]+),')
   local tid = string.sub(key, head + 1, -tail - 1)
   local stored = string.match(redis.call('GETRANGE', key, 0, 23), '^%[(%d+)')
@@ -60,6 +82,10 @@ for i = 3, #KEYS do
   else
     out[#out + 1] = tid
   end
+end
+local roots = cjson.decode(ARGV[states + 6])
+for i = states + 3, #KEYS do
+  redis.call('SET', KEYS[i], roots[i - states - 2], 'PX', root_ttl)
 end
 redis.call('PEXPIRE', KEYS[1], ttl)
 redis.call('PEXPIRE', KEYS[2], ttl)
@@ -88,13 +114,15 @@ end
 return dropped
 """
 
-# KEYS: root keys; ARGV: ttl_ms, roots (one per key). One call instead of a pipeline of SETs:
-# a redis-py pipeline costs ~15 us of Python per command.
-_REMEMBER = """
+# KEYS: root keys. Returns {value or nil, PTTL in ms} per key: the wall deadline of a root
+# looked up here comes from Redis, not from when it was asked for.
+_LOOKUP = """
+local out = {}
 for i = 1, #KEYS do
-  redis.call('SET', KEYS[i], ARGV[i + 1], 'PX', ARGV[1])
+  out[2 * i - 1] = redis.call('GET', KEYS[i])
+  out[2 * i] = redis.call('PTTL', KEYS[i])
 end
-return #KEYS
+return out
 """
 
 
@@ -113,8 +141,10 @@ class RedisStore:
         thread_ttl: float,
         max_threads: int,
         root_memory: float,
+        cached_roots: int = CACHED_ROOTS,
     ) -> None:
-        """``client``: a URL (the store owns and closes the client) or a client it borrows."""
+        """``client``: a URL (the store owns and closes the client) or a client it borrows;
+        ``cached_roots``: how many roots to keep in process too (0: ask Redis every time)."""
         self._owned = isinstance(client, str)
         self._client = connect(client) if isinstance(client, str) else client
         self._thread_ttl = thread_ttl
@@ -122,8 +152,12 @@ class RedisStore:
         self._root_memory = root_memory
         self._save_script = self._client.register_script(_SAVE)
         self._drop_script = self._client.register_script(_DROP)
-        self._remember_script = self._client.register_script(_REMEMBER)
+        self._lookup_script = self._client.register_script(_LOOKUP)
         self._roots_now: float | None = None  # the latest event time roots were remembered at
+        # mention -> (root, event-time deadline, time.monotonic() deadline), oldest first
+        self._roots: OrderedDict[str, tuple[str, float, float]] = OrderedDict()
+        self._cached_roots = cached_roots
+        self._unsaved: dict[str, str] = {}  # root key -> "deadline|root", for the next save
         self._closed = False
         self.evicted = 0  # threads this process dropped by the size cap before their TTL
 
@@ -152,13 +186,22 @@ class RedisStore:
 
     async def save(self, states: Iterable[ThreadState]) -> list[str]:
         batch = list(states)
-        if not batch:
+        roots, self._unsaved = self._unsaved, {}
+        if not batch and not roots:
             return []
         script_keys = [keys.ACTIVE_THREADS, keys.THREAD_INDEX]
         script_keys += [keys.thread_key(s.thread_id) for s in batch]
-        args: list[bytes | int] = [keys.ttl_ms(self._thread_ttl), _HEAD, _TAIL]
+        script_keys += roots
+        args: list[bytes | int] = [keys.ttl_ms(self._thread_ttl), _HEAD, _TAIL, len(batch)]
+        args.append(keys.ttl_ms(self._root_memory))
         args += [encode_state(s, s.version + 1) for s in batch]
-        held, *raw = await self._save_script(keys=script_keys, args=args)
+        args.append(orjson.dumps(list(roots.values())))
+        try:
+            held, *raw = await self._save_script(keys=script_keys, args=args)
+        except BaseException:
+            roots.update(self._unsaved)  # not known to be written: send them again next time
+            self._unsaved = roots
+            raise
         conflicts = [as_text(c) for c in raw]
         lost = set(conflicts)
         for state in batch:
@@ -169,29 +212,36 @@ class RedisStore:
         return conflicts
 
     async def lookup_roots(self, mention_ids: Iterable[str]) -> dict[str, str]:
-        mids = list(mention_ids)
-        if not mids:
-            return {}
-        values = await self._client.mget([keys.root_key(m) for m in mids])
-        horizon = self._roots_now
+        horizon = -math.inf if self._roots_now is None else self._roots_now
+        wall = time.monotonic()
+        held = self._roots
         found = {}
-        for mid, value in zip(mids, values, strict=True):
-            if value is not None:
-                until, root = as_text(value).split("|", 1)
-                if horizon is None or float(until) > horizon:
-                    found[mid] = root
+        missing = []
+        for mid in mention_ids:
+            entry = held.get(mid)
+            if entry is not None and entry[1] > horizon and entry[2] > wall:
+                found[mid] = entry[0]
+            else:
+                missing.append(mid)
+        if missing:
+            if self._unsaved:  # remembered without a save since: Redis must have them to answer
+                await self.save(())
+            found.update(await self._fetch_roots(missing, horizon))
         return found
 
     async def remember_roots(self, roots: Mapping[str, str], now: float) -> None:
-        """Kept until now + root_memory of event time, and as long of wall time at most."""
+        """Kept until now + root_memory of event time, and as long of wall time at most;
+        written to Redis with the next save."""
         if self._roots_now is None or now > self._roots_now:
             self._roots_now = now
-        if not roots:
-            return
-        until = repr(now + self._root_memory)
-        root_keys = [keys.root_key(m) for m in roots]
-        values = [f"{until}|{root}" for root in roots.values()]
-        await self._remember_script(keys=root_keys, args=[keys.ttl_ms(self._root_memory), *values])
+        until = now + self._root_memory
+        wall = time.monotonic() + self._root_memory  # before Redis starts its TTL: no later
+        prefix = f"{until!r}|"
+        unsaved, held = self._unsaved, self._roots
+        for mid, root in roots.items():
+            unsaved[keys.root_key(mid)] = prefix + root
+            held[mid] = (root, until, wall)
+        self._forget_roots()
 
     async def active_threads(self) -> list[str]:
         members = await self._client.smembers(keys.ACTIVE_THREADS)
@@ -230,11 +280,41 @@ class RedisStore:
         await self._client.set(keys.blob_key(name), data)
 
     async def close(self) -> None:
+        """Write roots still unsaved (only after a failed save), then let go of the client."""
         if self._closed:
             return
         self._closed = True
-        if self._owned:
-            await self._client.aclose()
+        try:
+            await self.save(())
+        finally:
+            self._roots.clear()
+            if self._owned:
+                await self._client.aclose()
+
+    async def _fetch_roots(self, mids: list[str], horizon: float) -> dict[str, str]:
+        """Ask Redis for roots not held here; keep the ones found, with Redis's wall TTL."""
+        asked = time.monotonic()
+        reply = await self._lookup_script(keys=[keys.root_key(m) for m in mids])
+        held = self._roots
+        found = {}
+        for mid, value, pttl in zip(mids, reply[::2], reply[1::2], strict=True):
+            if value is not None:
+                deadline, root = as_text(value).split("|", 1)
+                until = float(deadline)
+                if until > horizon:
+                    found[mid] = root
+                    held[mid] = (root, until, asked + pttl / 1000 if pttl >= 0 else math.inf)
+        self._forget_roots()
+        return found
+
+    def _forget_roots(self) -> None:
+        """Keep the latest ``cached_roots`` roots here, dropping those past their event time."""
+        held, horizon = self._roots, self._roots_now
+        while held:
+            _, until, _ = held[next(iter(held))]
+            if len(held) <= self._cached_roots and (horizon is None or until > horizon):
+                break
+            held.popitem(last=False)
 
     async def _evict(self, excess: int) -> None:
         """The size cap: drop the threads least recently seen (event time)."""

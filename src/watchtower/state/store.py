@@ -4,6 +4,10 @@ The engine loads the states a batch touches, updates them in Python, and saves t
 compare-and-set on ``version``: a backend shared by several workers reports the threads another
 worker changed meanwhile, and the engine redoes just those. So the update maths lives in one
 place (thread_state.py) and every backend gives the same alerts for the same stream.
+
+Thread roots (mention -> root) are remembered in the batch's thread resolution and may be held
+by a shared backend until the batch's ``save``, which writes them in the same round trip: the
+engine saves after every batch it resolves, and a backend's own lookups see them at once.
 """
 
 from __future__ import annotations
@@ -19,13 +23,18 @@ class Store(Protocol):
         """The states that exist among ``thread_ids``; absent ones are new threads."""
 
     async def save(self, states: Iterable[ThreadState]) -> list[str]:
-        """Store states whose ``version`` still matches (then bump it); return the conflicts."""
+        """Store states whose ``version`` still matches (then bump it); return the conflicts.
+
+        Also writes the roots remembered since the last save, even when ``states`` is empty;
+        they do not depend on the compare-and-set.
+        """
 
     async def lookup_roots(self, mention_ids: Iterable[str]) -> dict[str, str]:
-        """Thread roots remembered for these mentions."""
+        """Thread roots remembered for these mentions (those this store was just told included)."""
 
     async def remember_roots(self, roots: Mapping[str, str], now: float) -> None:
-        """Remember mention -> root, for root_memory of event time from ``now``."""
+        """Remember mention -> root, for root_memory of event time from ``now``; a shared
+        backend may send them with the next ``save``."""
 
     async def active_threads(self) -> list[str]:
         """Threads with an open alert episode (they are checked on every tick)."""
