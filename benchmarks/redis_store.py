@@ -2,8 +2,10 @@
 
 Starts its own redis-server on a free loopback port (never 6379), fills it with realistic
 threads (the default feature config: 3 half-lives, 12 buckets, 3 top mentions), then times the
-engine's pattern: load the batch's threads (one MGET), touch each, save them (one CAS script).
-Measures, asserts nothing.
+engine's pattern: load the batch's threads (one MGET), touch each, save them (one CAS script);
+and the same with thread resolution in front, as the engine runs it: every mention replies to
+one of the previous batch, so its parent is looked up, and each mention's root is remembered.
+Prints Redis round trips per batch too. Measures, asserts nothing.
 
     .venv/bin/python benchmarks/redis_store.py [--mentions 20000]
 """
@@ -12,9 +14,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 from watchtower.state.memory import MemoryStore
 from watchtower.state.redis_store import RedisStore, encode_state
@@ -26,6 +31,7 @@ from bench_servers import redis_server
 SPEC = DecaySpec.from_half_lives((300.0, 1800.0, 10800.0), 600.0, 12, 3)
 THREADS = 5000
 T0 = 1_767_600_000.0
+_BATCHES = itertools.count()
 
 
 def thread(i: int) -> ThreadState:
@@ -40,30 +46,47 @@ def thread(i: int) -> ThreadState:
     return state
 
 
-async def run(store: Store, batch: int, mentions: int) -> float:
-    """Microseconds per mention of load + touch + save in batches of ``batch`` threads."""
+async def run(
+    store: Store, batch: int, mentions: int, *, roots: bool = False
+) -> tuple[float, float]:
+    """Microseconds per mention of load + touch + save in batches of ``batch`` threads, of wall
+    time and of this process's CPU (the client's: Redis runs in its own process); with
+    ``roots``, resolving each mention's thread (parent lookup, root remembered) comes first."""
     ids = [f"twitter:{1_900_000_000_000 + i}" for i in range(THREADS)]
     rounds = max(1, mentions // batch)
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for r in range(rounds):
         start = (r * batch) % (THREADS - batch + 1)
-        states = await store.load(ids[start : start + batch])
+        tids = ids[start : start + batch]
+        if roots:
+            n = next(_BATCHES)  # one event-time second per batch, across runs: never back
+            parents = [f"m{n - 1}-{k}" for k in range(batch)]
+            known = await store.lookup_roots(parents)
+            replies = {
+                f"m{n}-{k}": known.get(p, tid)
+                for k, (p, tid) in enumerate(zip(parents, tids, strict=True))
+            }
+            await store.remember_roots(replies, T0 + n)
+        states = await store.load(tids)
         for state in states.values():
             state.count += 1
         if await store.save(states.values()):
             raise RuntimeError("conflicts with a single writer: the store is broken")
-    return (time.perf_counter() - started) / (rounds * batch) * 1e6
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    return wall / (rounds * batch) * 1e6, cpu / (rounds * batch) * 1e6
 
 
-async def run_roots(store: Store, batch: int, mentions: int) -> float:
-    """Microseconds per mention of what thread resolution adds: look up parents, remember."""
-    rounds = max(1, mentions // batch)
-    started = time.perf_counter()
-    for r in range(rounds):
-        ids = [f"m{r}-{k}" for k in range(batch)]
-        await store.lookup_roots([f"m{r - 1}-{k}" for k in range(batch)])
-        await store.remember_roots(dict.fromkeys(ids, f"root{r}"), T0 + r)
-    return (time.perf_counter() - started) / (rounds * batch) * 1e6
+def count_commands(store: RedisStore) -> list[int]:
+    """A one-item list counting the commands (round trips) the store's client sends from now."""
+    sent = [0]
+    send: Callable[..., Awaitable[Any]] = store.client.execute_command
+
+    async def counted(*args: Any, **options: Any) -> Any:
+        sent[0] += 1
+        return await send(*args, **options)
+
+    store.client.execute_command = counted  # type: ignore[method-assign]
+    return sent
 
 
 async def measure(url: str, mentions: int) -> None:
@@ -74,15 +97,22 @@ async def measure(url: str, mentions: int) -> None:
             await store.save([thread(i) for i in range(THREADS)])
         size = len(encode_state(thread(0), 1))
         print(f"state: {size} bytes serialised, {THREADS} threads stored")
-        print("µs per mention: state load+save (1 mention = 1 thread), and roots lookup+remember")
-        print(f"{'batch':>6} {'redis state':>12} {'memory state':>13} {'redis roots':>12}")
+        print("µs per mention, wall (client CPU): state load+save (1 mention = 1 thread), and")
+        print("the same with thread resolution in front (parents looked up, roots remembered)")
+        print(f"{'batch':>6} {'redis state':>16} {'memory state':>13} {'redis +roots':>16}")
         for batch in (1, 100, 500):
             n = mentions // 10 if batch == 1 else mentions
             # best of 3: the figure a quiet machine gives, not a neighbour's burst
             cost = min([await run(redis_store, batch, n) for _ in range(3)])
             base = min([await run(memory, batch, n) for _ in range(3)])
-            roots = min([await run_roots(redis_store, batch, n) for _ in range(3)])
-            print(f"{batch:>6} {cost:>12.1f} {base:>13.2f} {roots:>12.1f}")
+            full = min([await run(redis_store, batch, n, roots=True) for _ in range(3)])
+            print(
+                f"{batch:>6} {cost[0]:>8.1f} ({cost[1]:>5.1f}) {base[0]:>13.2f}"
+                f" {full[0]:>8.1f} ({full[1]:>5.1f})"
+            )
+        sent = count_commands(redis_store)
+        await run(redis_store, 100, 10_000, roots=True)
+        print(f"Redis round trips per batch with roots: {sent[0] / 100:.2f}")
     finally:
         await redis_store.close()
 
