@@ -46,11 +46,9 @@ class EngineStats:
     transitions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (level, state)
 
 
-@dataclass(slots=True)
-class _Item:
-    position: int  # global input position: orders the batch's transitions
-    mention: Mention
-    negativity: float
+# One mention of a batch: (global input position, which orders the batch's transitions;
+# the mention; its negativity). A plain tuple: one is built per mention.
+_Item = tuple[int, Mention, float]
 
 
 class Engine:
@@ -96,14 +94,23 @@ class Engine:
         roots = await resolve_roots(mentions, self.store)
         by_thread: dict[str, list[_Item]] = {}
         storms: list[tuple[int, AlertTransition]] = []
+        position = self._position
+        sentiment, learn = self.sentiment, self.config.sentiment.learn
         for mention, root in zip(mentions, roots, strict=True):
-            item = _Item(self._position, mention, self._sentiment(mention))
-            by_thread.setdefault(root, []).append(item)
+            # Score, then (replays with labels) learn: never the other way round.
+            negativity = sentiment.negativity(mention.text)
+            if learn and mention.label is not None:
+                sentiment.learn(mention.text, mention.label)
+            items = by_thread.get(root)
+            if items is None:
+                items = by_thread[root] = []
+            items.append((position, mention, negativity))
             # Brand storms close their buckets in event time, before this mention counts.
-            closed = self.storms.observe(mention, root, item.negativity)
+            closed = self.storms.observe(mention, root, negativity)
             if closed:
-                storms += [(2 * item.position, t) for t in closed]
-            self._position += 1
+                storms += [(2 * position, t) for t in closed]
+            position += 1
+        self._position = position
         ticks = self._ticks_for(mentions)
         self.stats.mentions += len(mentions)
         return await self._run(by_thread, ticks, storms)
@@ -161,30 +168,34 @@ class Engine:
     ) -> tuple[ThreadState | None, list[tuple[int, AlertTransition]]]:
         out: list[tuple[int, AlertTransition]] = []
         tick_index = 0
-        for item in items:
-            while tick_index < len(ticks) and ticks[tick_index][1] <= item.position:
-                at, position = ticks[tick_index]
-                self._check(state, at, 2 * position, out, tick=True)
+        for position, mention, negativity in items:
+            while tick_index < len(ticks) and ticks[tick_index][1] <= position:
+                at, tick_position = ticks[tick_index]
+                self._check(state, at, 2 * tick_position, out, tick=True)
                 tick_index += 1
-            state = self._observe(tid, state, item)
-            self._check(state, state.last_seen, 2 * item.position + 1, out)
+            state = self._observe(tid, state, mention, negativity)
+            self._check(state, state.last_seen, 2 * position + 1, out)
         for at, position in ticks[tick_index:]:
             self._check(state, at, 2 * position, out, tick=True)
         return state, out
 
-    def _observe(self, tid: str, state: ThreadState | None, item: _Item) -> ThreadState:
-        m = item.mention
+    def _observe(
+        self, tid: str, state: ThreadState | None, m: Mention, negativity: float
+    ) -> ThreadState:
         if state is None:
             state = new_state(tid, m.created_at, self.spec)
             state.brand, state.platform = m.brand, m.platform
             self.stats.threads_created += 1
         if state.url is None and m.id == tid:
             state.url = m.url
-        handle = m.author.handle if m.author else None
-        author_id = m.author.id if m.author else None
-        obs = Observation(
-            m.created_at, m.id, author_id, m.followers, item.negativity, handle, m.url, m.text
-        )
+        author = m.author
+        if author is None:
+            obs = Observation(m.created_at, m.id, None, 0, negativity, None, m.url, m.text)
+        else:
+            followers = author.followers or 0
+            obs = Observation(
+                m.created_at, m.id, author.id, followers, negativity, author.handle, m.url, m.text
+            )
         observe(state, obs, self.spec)
         return state
 
@@ -204,10 +215,8 @@ class Engine:
         if state is None:
             return
         episode = state.episode
-        if tick and episode.id is None:
-            return
-        if episode.id is None and state.count < self.config.momentum.min_count:
-            return  # cold threads cannot reach a level: skip the scoring work
+        if episode.id is None and (tick or state.count < self.config.momentum.min_count):
+            return  # ticks look only at open episodes; cold threads cannot reach a level
         # The hot path: every mention of a warm thread is scored, so nothing is built here
         # that only a transition needs (the features, the score's parts).
         forecast = thread_forecast(state, now, self.spec)
@@ -224,22 +233,18 @@ class Engine:
             transition = build_transition(decision, state, f, s, now, curve, self.config)
             out.append((order, transition))
 
-    def _sentiment(self, mention: Mention) -> float:
-        """Score, then (replays with labels) learn: never the other way round."""
-        negativity = self.sentiment.negativity(mention.text)
-        if mention.label is not None and self.config.sentiment.learn:
-            self.sentiment.learn(mention.text, mention.label)
-        return negativity
-
     def _ticks_for(self, mentions: Sequence[Mention]) -> list[tuple[float, int]]:
         """The quiet checks that fall inside this batch, each with the position it precedes."""
         ticks: list[tuple[float, int]] = []
         position = self._position - len(mentions)
+        watermark = self.watermark
         for offset, mention in enumerate(mentions):
             at = mention.created_at
-            if self.watermark is None or at > self.watermark:
-                ticks.extend(self._due_ticks(at, position + offset))
-                self.watermark = at
+            if watermark is None or at > watermark:
+                watermark = at
+                if self._next_tick is None or at >= self._next_tick:  # else none is due
+                    ticks.extend(self._due_ticks(at, position + offset))
+        self.watermark = watermark
         return ticks
 
     def _due_ticks(self, now: float, position: int) -> list[tuple[float, int]]:

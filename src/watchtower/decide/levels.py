@@ -9,6 +9,7 @@ re-notified at most every ``repeat_interval``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -32,6 +33,7 @@ class Levels:
         self.levels = levels
         self.alerts = alerts
         self._rank = {level.name: i for i, level in enumerate(levels)}
+        self._lowest_enter = min((level.enter for level in levels), default=math.inf)
 
     def target(self, score: float) -> LevelConfig | None:
         """The highest level whose enter threshold the score reaches."""
@@ -54,6 +56,8 @@ class Levels:
         Only a mention can start or raise an episode (``can_rise``): the passing of time alone
         (a tick) can hold it, step it down or resolve it.
         """
+        if ep.level is None and ep.pending_level is None and score < self._lowest_enter:
+            return None  # the common case: a quiet thread below every threshold
         if ep.level is not None and now - last_seen >= self.alerts.resolve_after_quiet:
             return self._resolve(ep, f"quiet for {_minutes(now - last_seen)}")
         target = self.target(score)

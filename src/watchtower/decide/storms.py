@@ -65,7 +65,8 @@ class StormWatch:
         its time closed. Call in input order, before the mention's own thread is checked."""
         if not self.config.enabled:
             return []
-        return self._decide_all(self.baseline.observe(mention, thread_id, negativity))
+        closed = self.baseline.observe(mention, thread_id, negativity)
+        return self._decide_all(closed) if closed else []
 
     def advance(self, now: float) -> list[AlertTransition]:
         """Let event time pass with no mention (the engine's quiet ticks)."""

@@ -89,12 +89,16 @@ class _Open:
     def add(self, m: Mention, thread: str, p: float, cfg: StormConfig) -> None:
         self.mentions += 1
         self.negativity += p
-        known = self.complaints.get(thread)
-        if known is not None or len(self.complaints) < cfg.max_threads_per_bucket:
-            self.complaints[thread] = max(p, known or 0.0)
-        else:  # past the cap: counted, not remembered (a repeat may count twice)
-            self.overflow += p
-            self.overflow_threads += p >= cfg.negative_at
+        complaints = self.complaints
+        known = complaints.get(thread)
+        if known is None:
+            if len(complaints) < cfg.max_threads_per_bucket:
+                complaints[thread] = p
+            else:  # past the cap: counted, not remembered (a repeat may count twice)
+                self.overflow += p
+                self.overflow_threads += p >= cfg.negative_at
+        elif p > known:
+            complaints[thread] = p
         if p >= cfg.negative_at:
             author = (m.author.id or m.author.handle) if m.author else None
             if author and len(self.authors) < cfg.max_threads_per_bucket:
@@ -207,6 +211,7 @@ class Baseline:
         self._brands: dict[str, _Brand] = {}  # insertion order = least recently mentioned first
         self._open: int | None = None  # index of the open bucket on the grid
         self._stream_mentions = 0  # mentions of any brand in the open bucket
+        self._recent: str | None = None  # the brand last moved to the end of ``_brands``
 
     @property
     def brands(self) -> list[str]:
@@ -214,12 +219,20 @@ class Baseline:
 
     def observe(self, mention: Mention, thread_id: str, negativity: float) -> list[BucketResult]:
         """Count one mention (in its bucket, or the open one if late); return closed buckets."""
-        closed = self.advance(mention.created_at)
+        now = mention.created_at
+        if self._open is not None and math.floor(now / self.config.bucket) <= self._open:
+            closed = []  # the common case: still in the open bucket (or a late mention)
+        else:
+            closed = self.advance(now)
         self._stream_mentions += 1
-        if mention.brand is None:
+        name = mention.brand
+        if name is None:
             return closed
-        p = min(1.0, max(0.0, negativity))
-        self._brand(mention.brand).open.add(mention, thread_id, p, self.config)
+        p = 0.0 if negativity < 0.0 else 1.0 if negativity > 1.0 else negativity
+        brand = self._brands.get(name) if name == self._recent else None
+        if brand is None:
+            brand = self._brand(name)  # moves it to the recent end
+        brand.open.add(mention, thread_id, p, self.config)
         return closed
 
     def advance(self, now: float) -> list[BucketResult]:
@@ -258,6 +271,7 @@ class Baseline:
             if len(self._brands) >= self.config.max_brands:
                 del self._brands[next(iter(self._brands))]
         self._brands[name] = brand  # re-inserted: now the most recently mentioned
+        self._recent = name
         return brand
 
     def state_dict(self) -> bytes:
@@ -279,3 +293,4 @@ class Baseline:
         self._open = state["open"]
         self._stream_mentions = state["stream_mentions"]
         self._brands = state["brands"]
+        self._recent = None

@@ -105,12 +105,15 @@ class MomentumModel:
 
     def version_at(self, at: float | None) -> Version:
         """The version for event time ``at`` (None or not built yet: the newest)."""
+        if at is None:
+            return self._initial() if self._built is None else self._versions[self._built]
+        return self._version_of(self._index(at))
+
+    def _version_of(self, index: int) -> Version:
         if self._built is None:
             return self._initial()
-        if at is None:
-            return self._versions[self._built]
-        index = min(self._index(at), self._built)
-        return self._versions.get(index) or self._versions[min(self._versions)]
+        version = self._versions.get(min(index, self._built))
+        return version or self._versions[min(self._versions)]
 
     # --- learning --------------------------------------------------------------------------
 
@@ -120,10 +123,12 @@ class MomentumModel:
         """Note a thread being scored (snapshots, population: outcomes are learned later);
         return the version to score ``at`` with. It takes the parts, not `Features`: the
         engine scores every mention and builds those only for a transition."""
+        index = self._index(at)
         if count >= self.config.min_count:
-            self._advance(at)
+            if self._built is None or index > self._built:
+                self._advance(index)
             self._follow(thread_id, at, first_seen, count, forecast)
-        return self.version_at(at)
+        return self._version_of(index)
 
     def _follow(
         self, thread_id: str, at: float, first_seen: float, count: int, forecast: float
@@ -162,9 +167,8 @@ class MomentumModel:
             self.population.drop(oldest, at)
         return thread
 
-    def _advance(self, at: float) -> None:
-        """Build every version up to the one ``at`` reads."""
-        target = self._index(at)
+    def _advance(self, target: int) -> None:
+        """Build every version up to the one of index ``target``."""
         if self._built is None:
             self._built = target
             self._versions[target] = self._initial()
@@ -253,4 +257,4 @@ class MomentumModel:
 
 def prior_logit(forecast: float, big: float) -> float:
     """The prior's log-odds: the forecast against the big size, in log terms (scale-free)."""
-    return PRIOR_SLOPE * math.log(max(forecast, 1e-9) / big)
+    return PRIOR_SLOPE * math.log((forecast if forecast > 1e-9 else 1e-9) / big)

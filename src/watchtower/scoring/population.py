@@ -15,7 +15,7 @@ _BIN = math.log(1.05)  # 5% wide bins of the forecast
 
 
 def bin_of(value: float) -> int:
-    return math.floor(math.log(max(value, 1.0)) / _BIN)
+    return math.floor(math.log(value) / _BIN) if value > 1.0 else 0
 
 
 class Population:
@@ -29,10 +29,13 @@ class Population:
     def move(self, thread: str, at: float, forecast: float) -> None:
         """Record that ``thread``'s forecast is ``forecast`` from ``at`` on."""
         new = bin_of(forecast)
-        old, last = self._latest.get(thread, (None, at))
-        if old == new:
-            return
-        at = max(at, last)
+        entry = self._latest.get(thread)
+        old = None
+        if entry is not None:
+            old, last = entry
+            if old == new:
+                return
+            at = max(at, last)
         self._latest[thread] = (new, at)
         self._push(at, old, new)
 

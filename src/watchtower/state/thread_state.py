@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from bisect import bisect_left
 from dataclasses import dataclass, field
 
 _SKETCH_SIZE = 32  # k of the k-minimum-values author sketch: ~18% error, fixed 32 ints
@@ -109,8 +110,13 @@ def new_state(thread_id: str, at: float, spec: DecaySpec) -> ThreadState:
 
 
 def observe(state: ThreadState, obs: Observation, spec: DecaySpec) -> None:
-    """Fold one mention into the state, in place (the engine's hottest code: kept plain)."""
-    dt = obs.at - state.last_seen
+    """Fold one mention into the state, in place.
+
+    The engine's hottest code, run for every mention: kept plain, with the common cases of the
+    helpers (nothing to rank, same bucket) tested here rather than paid for as calls.
+    """
+    at = obs.at
+    dt = at - state.last_seen
     rates = state.rates
     if dt > 0:
         keep = 1.0
@@ -122,16 +128,13 @@ def observe(state: ThreadState, obs: Observation, spec: DecaySpec) -> None:
         state.negativity_sum *= keep
         state.negativity_weight *= keep
         weight = 1.0
-        state.last_seen = obs.at
+        state.last_seen = at
     elif dt == 0:  # bursts share timestamps: nothing to decay
         for i in range(len(rates)):
             rates[i] += 1.0
         weight = 1.0
-    else:  # late mention: add its weight as decayed to the state's time
-        for i, tau in enumerate(spec.taus):
-            rates[i] += math.exp(dt / tau)
-        weight = math.exp(dt / spec.long_tau)
-        state.first_seen = min(state.first_seen, obs.at)
+    else:
+        weight = _add_late(state, dt, at, spec)
     state.count += 1
     followers = obs.followers
     if followers:
@@ -139,9 +142,26 @@ def observe(state: ThreadState, obs: Observation, spec: DecaySpec) -> None:
         state.max_followers = max(state.max_followers, followers)
     state.negativity_sum += weight * obs.negativity
     state.negativity_weight += weight
-    _add_author(state.author_sketch, obs.author_id or obs.mention_id)
-    _add_to_buckets(state, obs.at, spec)
-    _add_top(state, obs, spec.top_size)
+    sketch = state.author_sketch
+    author_hash = zlib.crc32((obs.author_id or obs.mention_id).encode())
+    if len(sketch) < _SKETCH_SIZE or author_hash < sketch[-1]:
+        _add_author(sketch, author_hash)  # else not among the k smallest: the common case
+    if at - state.bucket_start < spec.bucket_width and at >= state.bucket_start:
+        state.buckets[-1] += 1  # the newest bucket
+    else:
+        _add_to_buckets(state, at, spec)
+    top = state.top
+    if len(top) < spec.top_size or (top and followers > top[-1].followers):
+        _add_top(state, obs, spec.top_size)
+
+
+def _add_late(state: ThreadState, dt: float, at: float, spec: DecaySpec) -> float:
+    """A late mention (``dt`` < 0) adds its weight as decayed to the state's time: no rewind."""
+    rates = state.rates
+    for i, tau in enumerate(spec.taus):
+        rates[i] += math.exp(dt / tau)
+    state.first_seen = min(state.first_seen, at)
+    return math.exp(dt / spec.long_tau)
 
 
 def decayed_rates(state: ThreadState, now: float, spec: DecaySpec) -> list[float]:
@@ -174,16 +194,14 @@ def growth_curve(state: ThreadState, now: float, spec: DecaySpec) -> list[int]:
     return state.buckets[shift:] + [0] * shift
 
 
-def _add_author(sketch: list[int], author: str) -> None:
-    value = zlib.crc32(author.encode())
-    if value in sketch:
-        return
-    if len(sketch) < _SKETCH_SIZE:
-        sketch.append(value)
-        sketch.sort()
-    elif value < sketch[-1]:
-        sketch[-1] = value
-        sketch.sort()
+def _add_author(sketch: list[int], value: int) -> None:
+    """Keep ``value`` (an author's hash) if it is among the k smallest and new."""
+    index = bisect_left(sketch, value)
+    if index < len(sketch) and sketch[index] == value:
+        return  # an author seen before
+    if len(sketch) >= _SKETCH_SIZE:
+        sketch.pop()
+    sketch.insert(index, value)
 
 
 def _add_to_buckets(state: ThreadState, at: float, spec: DecaySpec) -> None:
@@ -198,9 +216,8 @@ def _add_to_buckets(state: ThreadState, at: float, spec: DecaySpec) -> None:
 
 
 def _add_top(state: ThreadState, obs: Observation, size: int) -> None:
+    """Rank a mention with more followers than the last of the top (or a top not full)."""
     top = state.top
-    if len(top) >= size and obs.followers <= top[-1].followers:
-        return
     text = obs.text if len(obs.text) <= 280 else obs.text[:277] + "..."
     top.append(TopMention(obs.followers, obs.mention_id, obs.handle, obs.url, text))
     top.sort(key=lambda m: (-m.followers, m.id))
