@@ -1,5 +1,6 @@
 #!/bin/sh
 # Make sure redis-server and mosquitto exist: the tests start their own on free loopback ports.
+# mosquitto_pub (mosquitto-clients) too: benchmarks/live.py publishes with it.
 # Idempotent: does nothing when both are installed; installs them with apt when root; otherwise
 # says what to install and fails, so `make test` stops with a clear reason.
 set -eu
@@ -9,6 +10,7 @@ have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/
 missing=""
 have redis-server || missing="$missing redis-server"
 have mosquitto || missing="$missing mosquitto"
+have mosquitto_pub || missing="$missing mosquitto-clients"
 [ -z "$missing" ] && exit 0
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
