@@ -197,6 +197,23 @@ async def test_full_queue_refuses_the_whole_request_with_503(api: Api) -> None:
     assert status == 503
 
 
+async def test_refused_requests_are_counted_by_reason_not_as_received(api: Api) -> None:
+    full = orjson.dumps([record("a"), record("b"), record("c"), record("d")])  # room for 3
+    assert (await api.post("/v1/mentions", full, JSON))[0] == 503
+    assert (await api.post("/v1/mentions", full, JSON))[0] == 503
+    api.daemon.runtime.inbox.accepting = False
+    assert (await api.post("/v1/mentions", orjson.dumps(record("e")), JSON))[0] == 503
+    async with api.session.get(api.base + "/metrics") as r:
+        text = await r.text()
+    refused = 'watchtower_ingest_refused_total{reason="%s",source="http"} %s'
+    records = 'watchtower_ingest_refused_records_total{reason="%s",source="http"} %s'
+    assert refused % ("queue_full", "2.0") in text
+    assert records % ("queue_full", "8.0") in text  # a resent body counts again
+    assert refused % ("shutting_down", "1.0") in text
+    assert records % ("shutting_down", "0.0") in text  # refused before its body was read
+    assert api.metric("watchtower_mentions_received_total", source="http") == 0
+
+
 async def test_feedback_teaches_the_sentiment_model(api: Api) -> None:
     await api.post("/v1/mentions", orjson.dumps(record("f1", text="meh, the app is slow")), JSON)
     await api.daemon.runtime.decide(list(api.daemon.runtime.inbox.queue._queue))  # type: ignore[attr-defined]

@@ -24,6 +24,22 @@ class Metrics:
             ["source", "reason"],
             registry=r,
         )
+        # Requests turned away whole before any record was taken (backpressure, shutdown): not
+        # received, so received = accepted + rejected still holds. Requests show how often a
+        # producer is pushed back; records show how much it has to hold and resend (a resent
+        # body counts again). A body refused at shutdown before it is read adds no records.
+        self.ingest_refused = Counter(
+            "watchtower_ingest_refused",
+            "Ingest requests refused whole and to be retried, by source and reason",
+            ["source", "reason"],  # queue_full | shutting_down
+            registry=r,
+        )
+        self.ingest_refused_records = Counter(
+            "watchtower_ingest_refused_records",
+            "Records in refused ingest requests (counted again when resent; unread bodies: 0)",
+            ["source", "reason"],  # queue_full | shutting_down
+            registry=r,
+        )
         self.queue_depth = Gauge("watchtower_queue_depth", "Mentions waiting", registry=r)
         self.processing_seconds = Histogram(
             "watchtower_processing_seconds",
@@ -42,6 +58,12 @@ class Metrics:
             "watchtower_notifications_failed",
             "Notification attempts that failed",
             ["route", "final"],
+            registry=r,
+        )
+        self.notifications_suppressed = Counter(
+            "watchtower_notifications_suppressed",
+            "Notifications held back on purpose and never sent, by route and reason",
+            ["route", "reason"],  # silenced (maintenance window) | acked (episode acknowledged)
             registry=r,
         )
         self.notifications_pending = Gauge(

@@ -34,6 +34,7 @@ _CONTENT_TYPES: dict[str, BodyKind] = {
 }
 
 Feedback = Literal["learned", "unknown mention", "learning is off"]
+Refusal = Literal["queue_full", "shutting_down"]  # the reason label of ingest_refused
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -131,7 +132,7 @@ async def _ingest(request: web.Request) -> web.Response:
         accepted = ", ".join(_CONTENT_TYPES)
         return _json({"error": f"content type must be one of {accepted}"}, 415)
     if not service.inbox.accepting:
-        return _json({"error": "shutting down"}, 503, **{"Retry-After": RETRY_AFTER_SECONDS})
+        return _refuse(service, "shutting_down", 0)  # the body is not even read
     body = await read_limited(request, config.http.max_body_bytes)
     try:
         decoded = decode_body(body, kind, config.input.max_text_chars)
@@ -141,12 +142,22 @@ async def _ingest(request: web.Request) -> web.Response:
     inbox.screen(decoded)
     if not inbox.offer(SOURCE, decoded.mentions):
         # nothing of this request was taken: the client retries all of it later
-        error = {"error": "queue full, retry later", "room": inbox.room()}
-        return _json(error, 503, **{"Retry-After": RETRY_AFTER_SECONDS})
+        if not inbox.accepting:  # shutdown began while the body was read
+            return _refuse(service, "shutting_down", decoded.total)
+        return _refuse(service, "queue_full", decoded.total, room=inbox.room())
     inbox.count(SOURCE, f"{request.remote or '-'}", decoded)
     errors = [r.to_dict() for r in decoded.rejected[:MAX_ERRORS_SHOWN]]
     result = {"accepted": len(decoded.mentions), "rejected": len(decoded.rejected)}
     return _json({**result, "errors": errors}, 202)
+
+
+def _refuse(service: Service, reason: Refusal, records: int, **detail: int) -> web.Response:
+    """503 with Retry-After for a request refused whole, counted (never as received)."""
+    metrics = service.metrics
+    metrics.ingest_refused.labels(SOURCE, reason).inc()
+    metrics.ingest_refused_records.labels(SOURCE, reason).inc(records)
+    error = "queue full, retry later" if reason == "queue_full" else "shutting down"
+    return _json({"error": error, **detail}, 503, **{"Retry-After": RETRY_AFTER_SECONDS})
 
 
 async def _board(_: web.Request) -> web.Response:
