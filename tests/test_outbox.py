@@ -307,6 +307,10 @@ async def test_ack_quiets_repeats_but_not_escalation_or_resolve(
     assert not await d.ack(EPISODE)  # over
     assert keys_received(receiver) == [f"{EPISODE} #{n}" for n in (1, 3, 4, 6)]
     assert value(d._metrics, "watchtower_notifications_pending", route="chat") == 0
+    suppressed = "watchtower_notifications_suppressed_total"
+    assert value(d._metrics, suppressed, route="chat", reason="acked") == 2  # #2 and #5
+    assert value(d._metrics, suppressed, route="chat", reason="silenced") == 0
+    assert value(d._metrics, "watchtower_notifications_sent_total", route="chat") == 4
 
 
 async def test_ack_also_stops_a_repeat_waiting_for_its_retry(
@@ -340,6 +344,9 @@ async def test_a_silenced_brand_hears_nothing_until_the_window_ends(
     await d.flush(10)
     assert keys_received(receiver) == ["d@1 #1", "u@1 #2"]
     assert await d.silences() == {}
+    suppressed = "watchtower_notifications_suppressed_total"
+    assert value(d._metrics, suppressed, route="chat", reason="silenced") == 1  # u@1 #1
+    assert value(d._metrics, suppressed, route="chat", reason="acked") == 0
 
 
 async def test_reload_keeps_the_outbox_and_uses_the_new_routes(

@@ -10,7 +10,8 @@ Like Alertmanager's notify pipeline: record -> (dedup) -> send with retries -> m
   after ``max_attempts`` (or at once, for a failure a retry cannot fix) it is dead-lettered:
   counted in ``notifications_failed{final="true"}`` and logged.
 - Acks and silences are checked when an entry is about to go out (silence.py says what they hold
-  back), so they also stop what is already queued.
+  back), so they also stop what is already queued; each entry held back is counted in
+  ``notifications_suppressed{reason="silenced"|"acked"}``.
 
 Delivery is at least once per (transition, route) only in one case: a worker that dies in the
 middle of an HTTP call leaves its lease to expire, and the entry is sent again. Everything else
@@ -40,7 +41,7 @@ from watchtower.alerting.outbox_store import (
     OutboxStore,
 )
 from watchtower.alerting.routes import match_routes
-from watchtower.alerting.silence import suppressed
+from watchtower.alerting.silence import Suppression, suppressed
 from watchtower.backoff import retry_delay
 from watchtower.clock import Clock
 from watchtower.config import Config
@@ -172,13 +173,12 @@ class Delivery:
         await self._update_pending()
         return len(leases)
 
-    async def _deliver(self, lease: Lease, suppressed_why: str | None) -> None:
+    async def _deliver(self, lease: Lease, suppressed_why: Suppression | None) -> None:
         entry = lease.entry
         try:
             route = self._routes.get(entry.route)
             if suppressed_why is not None:
-                log.info("outbox: %s to %s suppressed: %s", entry.key, entry.route, suppressed_why)
-                await self._store.finish(lease, self._clock.now())
+                await self._suppress(lease, suppressed_why)
             elif route is None:
                 log.error("outbox: route %s is gone (reload): dropped %s", entry.route, entry.key)
                 self._metrics.notifications_failed.labels(entry.route, "true").inc()
@@ -188,6 +188,14 @@ class Delivery:
                 await self._settle(lease, result)
         except Exception:  # one entry's stage boundary: its lease ends and it is retried then
             log.exception("outbox: delivering %s to %s failed", entry.key, entry.route)
+
+    async def _suppress(self, lease: Lease, why: Suppression) -> None:
+        entry = lease.entry
+        log.info("outbox: %s to %s suppressed: %s", entry.key, entry.route, why)
+        # counted only by the worker whose finish took: a lost lease is suppressed (and
+        # counted) once more by whoever claims the entry next
+        if await self._store.finish(lease, self._clock.now()):
+            self._metrics.notifications_suppressed.labels(entry.route, why.reason).inc()
 
     async def _settle(self, lease: Lease, result: SendResult) -> None:
         entry, now = lease.entry, self._clock.now()

@@ -15,6 +15,7 @@ or waiting for a retry.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal, NamedTuple
 
 from watchtower.alerting.outbox_store import Ack, Entry
 from watchtower.mention import format_time
@@ -22,17 +23,26 @@ from watchtower.mention import format_time
 ALL_BRANDS = "*"
 
 
+class Suppression(NamedTuple):
+    reason: Literal["silenced", "acked"]  # a metric label: a fixed set, never free text
+    detail: str  # for the log line
+
+    def __str__(self) -> str:
+        return self.detail
+
+
 def suppressed(
     entry: Entry, ack: Ack | None, silences: Mapping[str, float], rank: Mapping[str, int]
-) -> str | None:
+) -> Suppression | None:
     """Why ``entry`` must not be sent, or None; ``rank`` orders the configured levels."""
     for brand in (entry.brand, ALL_BRANDS):
         if brand is not None and brand in silences:
-            return f"silenced ({brand}) until {format_time(silences[brand])}"
+            until = format_time(silences[brand])
+            return Suppression("silenced", f"silenced ({brand}) until {until}")
     if ack is None or entry.state == "resolved":
         return None
     if not entry.repeat and entry.created < ack.at:
         return None
     if rank.get(entry.level, -1) > rank.get(ack.level, -1):
         return None
-    return f"acknowledged at {ack.level}"
+    return Suppression("acked", f"acknowledged at {ack.level}")
