@@ -21,7 +21,7 @@ from watchtower.config import Config
 from watchtower.engine import Engine
 from watchtower.errors import ConfigError
 from watchtower.logs import kv
-from watchtower.mention import Mention
+from watchtower.mention import Mention, format_time
 from watchtower.metrics import Metrics
 from watchtower.persist import save_sentiment
 from watchtower.sources.http import Feedback
@@ -47,6 +47,10 @@ class Delivery(Protocol):
     async def flush(self, timeout: float) -> int: ...  # noqa: ASYNC109 - its API
 
     async def ack(self, episode_id: str) -> bool: ...
+
+    async def silence(self, brand: str, until: float) -> None: ...
+
+    async def silences(self) -> dict[str, float]: ...
 
     def reload(self, config: Config) -> None: ...
 
@@ -188,6 +192,23 @@ class Runtime:
         except Exception as exc:
             log.warning("sentiment model not saved", extra=kv(error=repr(exc)))
         return "learned"
+
+    async def silence(self, brand: str, until: float) -> None:
+        """A maintenance window for ``brand`` (``*``: all) until ``until``, replacing any other."""
+        await self.delivery.silence(brand, until)
+        length = round(until - self.clock.now())
+        log.info("silence set", extra=kv(brand=brand, until=format_time(until), seconds=length))
+
+    async def silences(self) -> dict[str, float]:
+        return await self.delivery.silences()
+
+    async def lift_silence(self, brand: str) -> bool:
+        """End ``brand``'s silence now (a window ending now is over); False if none is active."""
+        if brand not in await self.delivery.silences():
+            return False
+        await self.delivery.silence(brand, self.clock.now())
+        log.info("silence lifted", extra=kv(brand=brand))
+        return True
 
 
 # Sections and keys whose change needs new sockets, a new store or new model state.

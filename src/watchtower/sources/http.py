@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from watchtower.config import Config
-from watchtower.mention import LABELS
+from watchtower.clock import Clock
+from watchtower.config import Config, parse_duration
+from watchtower.errors import ConfigError
+from watchtower.mention import LABELS, format_time
 from watchtower.metrics import Metrics
 from watchtower.sources.board import PAGE
 from watchtower.sources.inbox import Inbox
@@ -26,7 +29,9 @@ from watchtower.sources.records import BodyError, BodyKind, decode_body
 SOURCE = "http"
 RETRY_AFTER_SECONDS = "1"
 MAX_ERRORS_SHOWN = 1000  # per response; the counts are always complete
-_SMALL_BODY = 64 * 1024  # API bodies other than ingest (feedback) are tiny
+_SMALL_BODY = 64 * 1024  # API bodies other than ingest (feedback, silences) are tiny
+MAX_SILENCE_SECONDS = 30 * 86_400  # a longer maintenance window is a mistake or a brand to drop
+MAX_BRAND_CHARS = 200
 _CONTENT_TYPES: dict[str, BodyKind] = {
     "application/json": "json",
     "application/x-ndjson": "ndjson",
@@ -50,6 +55,9 @@ class Service(Protocol):
     @property
     def inbox(self) -> Inbox: ...
 
+    @property
+    def clock(self) -> Clock: ...
+
     async def readiness(self) -> dict[str, bool]: ...
 
     def recent_alerts(self, limit: int) -> list[dict[str, Any]]: ...
@@ -59,6 +67,12 @@ class Service(Protocol):
     async def threads(self) -> list[dict[str, Any]]: ...
 
     async def feedback(self, label: str, text: str | None, mention_id: str | None) -> Feedback: ...
+
+    async def silence(self, brand: str, until: float) -> None: ...
+
+    async def silences(self) -> dict[str, float]: ...
+
+    async def lift_silence(self, brand: str) -> bool: ...
 
 
 SERVICE = web.AppKey("service", Service)
@@ -76,6 +90,9 @@ def create_app(service: Service) -> web.Application:
     app.router.add_post("/v1/alerts/{episode_id}/ack", _ack)
     app.router.add_post("/v1/feedback", _feedback)
     app.router.add_get("/v1/threads", _threads)
+    app.router.add_post("/v1/silences", _silence)
+    app.router.add_get("/v1/silences", _silences)
+    app.router.add_delete("/v1/silences/{brand}", _lift_silence)
     return app
 
 
@@ -227,6 +244,72 @@ def _feedback_problem(data: object) -> str | None:
     if not isinstance(text or mention_id, str) or not (text or mention_id):
         return "text and mention_id must be non-empty strings"
     return None
+
+
+async def _silence(request: web.Request) -> web.Response:
+    """Set (or replace) the maintenance window of a brand, or ``*`` for all: 201 with it."""
+    service = request.app[SERVICE]
+    try:
+        data = orjson.loads(await read_limited(request, _SMALL_BODY))
+    except orjson.JSONDecodeError:
+        return _json({"error": "body must be a JSON object"}, 400)
+    try:
+        brand, until = _silence_request(data, service.clock.now())
+    except ConfigError as exc:
+        return _json({"error": str(exc), "field": exc.key}, 400)
+    await service.silence(brand, until)
+    return _json(_silence_view(brand, until), 201)
+
+
+def _silence_request(data: object, now: float) -> tuple[str, float]:
+    """``brand`` and the end of the window from a POST body; ConfigError names the bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError("body", "must be a JSON object")
+    brand = data.get("brand")
+    if not isinstance(brand, str) or not brand.strip() or len(brand) > MAX_BRAND_CHARS:
+        raise ConfigError("brand", f"must be a brand name (1-{MAX_BRAND_CHARS} chars) or '*'")
+    if ("for" in data) == ("until" in data):
+        raise ConfigError("for", "give exactly one of for (a duration like 2h) and until")
+    if "for" in data:
+        key, length = "for", float(parse_duration(data["for"], "for"))
+        until = now + length
+    else:
+        key, until = "until", _rfc3339(data["until"])
+        length = until - now
+    if length <= 0:
+        raise ConfigError(key, "the silence must end in the future")
+    if length > MAX_SILENCE_SECONDS:
+        raise ConfigError(key, "a silence lasts at most 30d")
+    return brand, until
+
+
+def _rfc3339(value: object) -> float:
+    problem = f"expected an RFC 3339 time like 2026-05-01T18:00:00Z, got {value!r}"
+    if not isinstance(value, str):
+        raise ConfigError("until", problem)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError("until", problem) from None
+    if moment.tzinfo is None:
+        raise ConfigError("until", f"time {value!r} has no zone (add Z or +00:00)")
+    return moment.timestamp()
+
+
+def _silence_view(brand: str, until: float) -> dict[str, str]:
+    return {"brand": brand, "until": format_time(until)}
+
+
+async def _silences(request: web.Request) -> web.Response:
+    found = await request.app[SERVICE].silences()
+    return _json({"silences": [_silence_view(b, u) for b, u in sorted(found.items())]})
+
+
+async def _lift_silence(request: web.Request) -> web.Response:
+    brand = request.match_info["brand"]
+    if not await request.app[SERVICE].lift_silence(brand):
+        return _json({"error": f"no active silence for {brand!r}"}, 404)
+    return _json({"lifted": brand})
 
 
 class HttpServer:
