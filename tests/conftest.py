@@ -1,8 +1,9 @@
 """Shared fixtures: real servers on loopback at free ports, started once per session.
 
-``redis_url`` hands each test an empty Redis (FLUSHALL first); ``mosquitto`` is one broker for
-the session (use a topic of your own per test; ``restart()`` keeps its persistence);
-``receiver`` is a fresh local HTTP server per test recording what apprise posts to it.
+``redis_url`` hands each test an empty Redis (FLUSHALL first) and ``client`` a plain client of
+it; ``mosquitto`` is one broker for the session (use a topic of your own per test;
+``restart()`` keeps its persistence); ``receiver`` is a fresh local HTTP server per test
+recording what apprise posts to it.
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
+import redis.asyncio as redis
+
+from watchtower.state.redis_store import connect
 
 from servers import (
     MosquittoServer,
@@ -47,6 +51,14 @@ def redis_url(redis_server: RedisServer) -> str:
     """The URL of the session's redis-server, emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[redis.Redis]:
+    """A plain client of that Redis: tests read what the store wrote."""
+    plain = connect(redis_url)
+    yield plain
+    await plain.aclose()
 
 
 @pytest.fixture(scope="session")

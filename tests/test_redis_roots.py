@@ -17,7 +17,7 @@ from watchtower.config import Config, Duration, InputConfig, Secret, StateConfig
 from watchtower.mention import Mention, from_dict
 from watchtower.state import keys, redis_store
 from watchtower.state.memory import MemoryStore
-from watchtower.state.redis_store import RedisStore, connect
+from watchtower.state.redis_store import RedisStore
 from watchtower.synth import generate
 from watchtower.threads import resolve_roots
 from watchtower.wiring import build_engine
@@ -71,13 +71,6 @@ async def store(redis_url: str) -> AsyncIterator[RedisStore]:
     worker = opened(redis_url)
     yield worker
     await worker.close()
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.Redis]:
-    plain = connect(redis_url)
-    yield plain
-    await plain.aclose()
 
 
 # --- round trips ------------------------------------------------------------------------------

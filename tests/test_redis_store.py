@@ -16,7 +16,7 @@ from watchtower.engine import Engine
 from watchtower.mention import Mention, from_dict
 from watchtower.state import keys
 from watchtower.state.memory import MemoryStore
-from watchtower.state.redis_store import RedisStore, StateFormatError, connect, encode_state
+from watchtower.state.redis_store import RedisStore, StateFormatError, encode_state
 from watchtower.state.thread_state import Episode, ThreadState, TopMention
 from watchtower.synth import generate
 from watchtower.wiring import build_engine
@@ -29,13 +29,6 @@ async def store(redis_url: str) -> AsyncIterator[RedisStore]:
     opened = RedisStore(redis_url, thread_ttl=TTL, max_threads=1000, root_memory=3600.0)
     yield opened
     await opened.close()
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[redis.Redis]:
-    opened = connect(redis_url)
-    yield opened
-    await opened.aclose()
 
 
 def rich_state(thread_id: str = "t/ü {odd}}", last_seen: float = 1_767_600_123.456) -> ThreadState:
