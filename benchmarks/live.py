@@ -9,7 +9,9 @@ publisher in another process. A mention's ``created_at`` is set when it is publi
   an outage), then drained: the daemon's own rate, whatever the publisher's speed.
 - sustained: the same backlog published as fast as possible while the daemon reads it; on a
   small machine the publisher shares the cores and may be what limits it.
-- 1k/s and 5k/s offered: p50/p99 latency at a steady rate, for ``--seconds`` each.
+- 1k/s and 5k/s offered: p50/p99 latency at a steady rate, for ``--seconds`` each: over all
+  mentions, and over those published after the first ``--warmup`` seconds (the daemon's
+  caches cold, the stream's first threads all new: a start-up transient, not its steady state).
 
 Two references, measured in the same run on the same mentions, memory store, per CPU second:
 - engine: ``engine.process`` on mentions decoded beforehand (the stricter one);
@@ -132,7 +134,7 @@ def publish(port: int, topic: str, path: str, rate: float, per_message: int) -> 
 class Run:
     name: str
     offered: float  # mentions/s, 0 for a backlog
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[tuple[float, float]] = field(default_factory=list)  # (published, latency)
     # (wall time, this process's CPU time, mentions processed) after each batch
     done_at: list[tuple[float, float, int]] = field(default_factory=list)
 
@@ -150,8 +152,13 @@ class Run:
         (_, c0, n0), (_, c1, n1) = self.done_at[0], self.done_at[-1]
         return (n1 - n0) / (c1 - c0) if c1 > c0 else 0.0
 
-    def percentile(self, q: float) -> float:
-        values = sorted(self.latencies)
+    def percentile(self, q: float, warmup: float = 0.0) -> float:
+        """Latency in ms at quantile ``q`` of the mentions published ``warmup`` s or more after
+        the first one."""
+        if not self.latencies:
+            return 0.0
+        start = min(published for published, _ in self.latencies) + warmup
+        values = sorted(latency for published, latency in self.latencies if published >= start)
         return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else 0.0
 
 
@@ -236,7 +243,7 @@ def measure(run: Run, daemon: Daemon, total: int) -> asyncio.Event:
         nonlocal processed
         result = await decide(arrivals)
         now = time.time()
-        run.latencies.extend(now - a.mention.created_at for a in arrivals)
+        run.latencies.extend((a.mention.created_at, now - a.mention.created_at) for a in arrivals)
         processed += len(arrivals)
         run.done_at.append((time.perf_counter(), time.process_time(), processed))
         if processed >= total:
@@ -307,6 +314,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batch-wait", type=float, help="daemon.batch_wait (default: config)")
     parser.add_argument("--per-message", type=int, default=1, help="mentions per MQTT message")
+    parser.add_argument("--warmup", type=float, default=2.0, help="seconds left out of p50/p99")
     args = parser.parse_args()
     size = max(args.backlog, int(5000 * args.seconds))
     records = stream(args.seed, args.threads, args.hours, size)
@@ -327,15 +335,17 @@ def main() -> None:
             config = live_config(redis_url, port, f"bench/{uuid.uuid4()}", args.batch_wait)
             records_ = [dict(r) for r in chunk]
             asyncio.run(run_live(run, config, records_, 120, args.per_message, queued))
-            report(run, refs)
+            report(run, refs, args.warmup)
 
 
-def report(run: Run, refs: References) -> None:
+def report(run: Run, refs: References, warmup: float) -> None:
     rate, cpu = run.throughput(), run.per_cpu_second()
     line = f"{run.name:>9}: {rate:7,.0f} mentions/s wall, {cpu:7,.0f} per CPU s"
     line += f" = {cpu / refs.replay:.2f} x replay command, {cpu / refs.engine:.2f} x engine"
     if run.offered:
         line += f"; latency p50 {run.percentile(0.5):6.1f} ms, p99 {run.percentile(0.99):6.1f} ms"
+        steady = run.percentile(0.5, warmup), run.percentile(0.99, warmup)
+        line += f" (after {warmup:g} s: p50 {steady[0]:.1f} ms, p99 {steady[1]:.1f} ms)"
     print(line, flush=True)
 
 
