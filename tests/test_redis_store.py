@@ -113,17 +113,6 @@ async def test_active_set_follows_the_episode(store: RedisStore) -> None:
     assert await store.active_threads() == ["b"]
 
 
-async def test_roots_are_forgotten_in_event_time(store: RedisStore) -> None:
-    await store.remember_roots({"m1": "r1", "m2": "r1", "m3": "m3"}, now=1000.0)
-    assert await store.lookup_roots(["m1", "m3", "zz"]) == {"m1": "r1", "m3": "m3"}
-    await store.remember_roots({"m4": "r|odd"}, now=1000.0 + 3599.0)
-    assert await store.lookup_roots(["m1", "m4"]) == {"m1": "r1", "m4": "r|odd"}
-    await store.remember_roots({}, now=1000.0 + 3600.0)  # root_memory is 3600 s
-    assert await store.lookup_roots(["m1", "m2", "m4"]) == {"m4": "r|odd"}
-    await store.remember_roots({"m1": "r9"}, now=500.0)  # late batch: time does not rewind
-    assert await store.lookup_roots(["m1"]) == {}
-
-
 async def test_roots_are_forgotten_in_wall_time_too(redis_url: str, client: redis.Redis) -> None:
     short = RedisStore(redis_url, thread_ttl=TTL, max_threads=10, root_memory=0.3)
     try:
