@@ -58,6 +58,11 @@ class Api:
         value = self.daemon.runtime.metrics.registry.get_sample_value(name, labels)
         return 0.0 if value is None else value
 
+    def rejected(self, reason: str) -> float:
+        """Ingest requests rejected whole (4xx) for ``reason``."""
+        name = "watchtower_ingest_requests_rejected_total"
+        return self.metric(name, source="http", reason=reason)
+
 
 @pytest.fixture
 async def api(tmp_path: Path) -> AsyncIterator[Api]:
@@ -94,11 +99,16 @@ async def test_ingest_needs_the_bearer_token(api: Api) -> None:
         assert status == 401, headers
         assert "token" in data["error"]
     assert api.queued == 0
+    assert api.rejected("unauthorized") == 3
     status, data = await api.post("/v1/mentions", body, JSON)
     assert (status, data) == (202, {"accepted": 1, "rejected": 0, "errors": []})
     assert api.queued == 1
     async with api.session.get(api.base + "/v1/alerts") as r:
         assert r.status == 401  # the API too, not just ingest
+    status, _ = await api.post("/v1/feedback", b"{}", {"Content-Type": "application/json"})
+    assert status == 401
+    assert api.rejected("unauthorized") == 3  # counted for ingest only
+    assert api.metric("watchtower_mentions_received_total", source="http") == 1
 
 
 async def test_probes_metrics_and_board_need_no_token(api: Api) -> None:
@@ -123,6 +133,7 @@ async def test_body_over_the_limit_is_413(api: Api) -> None:
     assert len(big) > 4000
     status, _ = await api.post("/v1/mentions", big, JSON)
     assert status == 413
+    assert api.rejected("too_large") == 1
 
     async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: caught while reading
         for i in range(0, len(big), 512):
@@ -131,6 +142,8 @@ async def test_body_over_the_limit_is_413(api: Api) -> None:
     async with api.session.post(api.base + "/v1/mentions", data=chunks(), headers=JSON) as r:
         assert r.status == 413
     assert api.queued == 0
+    assert api.rejected("too_large") == 2
+    assert api.metric("watchtower_mentions_received_total", source="http") == 0  # never read
 
 
 async def test_wrong_content_type_is_415(api: Api) -> None:
@@ -139,6 +152,7 @@ async def test_wrong_content_type_is_415(api: Api) -> None:
     assert status == 415
     assert "application/x-ndjson" in data["error"]
     assert api.queued == 0
+    assert api.rejected("unsupported_type") == 1
 
 
 async def test_bad_records_are_named_in_the_202_and_dead_lettered(api: Api) -> None:
@@ -178,6 +192,26 @@ async def test_a_body_that_is_not_json_is_400(api: Api) -> None:
     assert "not JSON" in data["error"]
     status, _ = await api.post("/v1/mentions", b"42", JSON)
     assert status == 400
+    status, _ = await api.post("/v1/mentions", b"\xff\xfe\x00garbage", JSON)
+    assert status == 400
+    assert api.rejected("bad_body") == 3
+    assert api.metric("watchtower_mentions_received_total", source="http") == 0
+
+
+async def test_rejected_requests_are_counted_apart_from_the_ones_to_retry(api: Api) -> None:
+    """One of each 4xx on /metrics, by reason; none in the 503 counters, none as received."""
+    body = orjson.dumps(record("m1"))
+    assert (await api.post("/v1/mentions", body, {"Content-Type": "application/json"}))[0] == 401
+    assert (await api.post("/v1/mentions", b"x" * 5000, JSON))[0] == 413
+    assert (await api.post("/v1/mentions", body, {"Content-Type": "text/csv", **AUTH}))[0] == 415
+    assert (await api.post("/v1/mentions", b"[1", JSON))[0] == 400
+    async with api.session.get(api.base + "/metrics") as r:
+        text = await r.text()
+    line = 'watchtower_ingest_requests_rejected_total{reason="%s",source="http"} 1.0'
+    for reason in ("unauthorized", "too_large", "unsupported_type", "bad_body"):
+        assert line % reason in text
+    assert "watchtower_ingest_refused_total{" not in text  # no 503 counted
+    assert api.metric("watchtower_mentions_received_total", source="http") == 0
 
 
 async def test_full_queue_refuses_the_whole_request_with_503(api: Api) -> None:

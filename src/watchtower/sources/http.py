@@ -27,6 +27,7 @@ from watchtower.sources.inbox import Inbox
 from watchtower.sources.records import BodyError, BodyKind, decode_body
 
 SOURCE = "http"
+INGEST_PATH = "/v1/mentions"
 RETRY_AFTER_SECONDS = "1"
 MAX_ERRORS_SHOWN = 1000  # per response; the counts are always complete
 _SMALL_BODY = 64 * 1024  # API bodies other than ingest (feedback, silences) are tiny
@@ -40,6 +41,8 @@ _CONTENT_TYPES: dict[str, BodyKind] = {
 
 Feedback = Literal["learned", "unknown mention", "learning is off"]
 Refusal = Literal["queue_full", "shutting_down"]  # the reason label of ingest_refused
+# the reason label of ingest_requests_rejected
+Rejected = Literal["unauthorized", "too_large", "unsupported_type", "bad_body"]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -85,7 +88,7 @@ def create_app(service: Service) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
-    app.router.add_post("/v1/mentions", _ingest)
+    app.router.add_post(INGEST_PATH, _ingest)
     app.router.add_get("/v1/alerts", _alerts)
     app.router.add_post("/v1/alerts/{episode_id}/ack", _ack)
     app.router.add_post("/v1/feedback", _feedback)
@@ -104,7 +107,8 @@ def _json(data: object, status: int = 200, **headers: str) -> web.Response:
 
 @web.middleware
 async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-    token = request.app[SERVICE].config.http.token
+    service = request.app[SERVICE]
+    token = service.config.http.token
     if token is None or not request.path.startswith("/v1/"):
         return await handler(request)
     given = request.headers.get("Authorization", "")
@@ -113,6 +117,11 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if scheme.lower() != "bearer" or not hmac.compare_digest(
         value.strip().encode(), str(token).encode()
     ):
+        # Counted for ingest only: a producer with a wrong token loses mentions unseen, while the
+        # other /v1 calls come from a person or the board, who gets the 401 in hand (and a label
+        # from the request path would let anyone add series).
+        if request.method == "POST" and request.path == INGEST_PATH:
+            _count_rejected(service, "unauthorized")
         return _json(
             {"error": "missing or wrong bearer token"}, 401, **{"WWW-Authenticate": "Bearer"}
         )
@@ -146,14 +155,20 @@ async def _ingest(request: web.Request) -> web.Response:
     config = service.config
     kind = _CONTENT_TYPES.get(request.content_type)
     if kind is None:
+        _count_rejected(service, "unsupported_type")
         accepted = ", ".join(_CONTENT_TYPES)
         return _json({"error": f"content type must be one of {accepted}"}, 415)
     if not service.inbox.accepting:
         return _refuse(service, "shutting_down", 0)  # the body is not even read
-    body = await read_limited(request, config.http.max_body_bytes)
+    try:
+        body = await read_limited(request, config.http.max_body_bytes)
+    except web.HTTPRequestEntityTooLarge:
+        _count_rejected(service, "too_large")
+        raise
     try:
         decoded = decode_body(body, kind, config.input.max_text_chars)
     except BodyError as exc:
+        _count_rejected(service, "bad_body")
         return _json({"error": str(exc)}, 400)
     inbox = service.inbox
     inbox.screen(decoded)
@@ -175,6 +190,11 @@ def _refuse(service: Service, reason: Refusal, records: int, **detail: int) -> w
     metrics.ingest_refused_records.labels(SOURCE, reason).inc(records)
     error = "queue full, retry later" if reason == "queue_full" else "shutting down"
     return _json({"error": error, **detail}, 503, **{"Retry-After": RETRY_AFTER_SECONDS})
+
+
+def _count_rejected(service: Service, reason: Rejected) -> None:
+    """An ingest request rejected whole (4xx, not to be resent as it is); its records unread."""
+    service.metrics.ingest_requests_rejected.labels(SOURCE, reason).inc()
 
 
 async def _board(_: web.Request) -> web.Response:
