@@ -78,6 +78,9 @@ async def test_rich_state_round_trips_exactly(store: RedisStore) -> None:
 
 async def test_second_writer_of_a_thread_gets_a_conflict(store: RedisStore, redis_url: str) -> None:
     other = RedisStore(redis_url, thread_ttl=TTL, max_threads=1000, root_memory=3600.0)
+    reader = RedisStore(
+        redis_url, thread_ttl=TTL, max_threads=1000, root_memory=3600.0, cached_threads=0
+    )
     try:
         await store.save([rich_state("t1"), rich_state("t2")])
         mine = (await store.load(["t1"]))["t1"]
@@ -86,11 +89,13 @@ async def test_second_writer_of_a_thread_gets_a_conflict(store: RedisStore, redi
         assert await store.save([mine]) == []
         # t1 changed under the second worker: reported, not written; t2 still goes through
         assert await other.save([theirs["t1"], theirs["t2"]]) == ["t1"]
-        after = await store.load(["t1", "t2"])
+        # read by a worker holding nothing: `store` still holds its own t2, now stale
+        after = await reader.load(["t1", "t2"])
         assert (after["t1"].count, after["t1"].version) == (100, 2)
         assert (after["t2"].count, after["t2"].version) == (300, 2)
     finally:
         await other.close()
+        await reader.close()
 
 
 async def test_two_workers_creating_the_same_thread_conflict(store: RedisStore) -> None:

@@ -86,6 +86,15 @@ class StateConfig:
     redis_url: Secret | None = None  # redis://host:port/db; may hold a password, so a Secret
     thread_ttl: Duration = Duration(48 * 3600)  # a thread idle this long (event time) is dropped
     max_threads: int = 500_000  # store cap: the least recently active threads go first
+    # Redis: the threads this worker saved last are also held in process, and a batch asks
+    # Redis only for the rest (compare-and-set still catches another worker's change). 0: off.
+    cached_threads: int = 20_000
+
+    def __post_init__(self) -> None:
+        if self.max_threads < 1:
+            raise ConfigError("max_threads", f"must be 1 or more, got {self.max_threads!r}")
+        if self.cached_threads < 0:
+            raise ConfigError("cached_threads", f"must be 0 or more, got {self.cached_threads!r}")
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ _MAX_CAS_RETRIES = 5
 class EngineStats:
     mentions: int = 0
     threads_created: int = 0
+    redone: int = 0  # thread updates redone: another worker had changed the thread meanwhile
     transitions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (level, state)
 
 
@@ -93,6 +94,7 @@ class Engine:
             return []
         roots = await resolve_roots(mentions, self.store)
         by_thread: dict[str, list[_Item]] = {}
+        born: set[str] = set()  # threads whose root post is in this batch
         storms: list[tuple[int, AlertTransition]] = []
         position = self._position
         sentiment, learn = self.sentiment, self.config.sentiment.learn
@@ -104,6 +106,8 @@ class Engine:
             items = by_thread.get(root)
             if items is None:
                 items = by_thread[root] = []
+            if mention.id == root:
+                born.add(root)
             items.append((position, mention, negativity))
             # Brand storms close their buckets in event time, before this mention counts.
             closed = self.storms.observe(mention, root, negativity)
@@ -113,7 +117,7 @@ class Engine:
         self._position = position
         ticks = self._ticks_for(mentions)
         self.stats.mentions += len(mentions)
-        return await self._run(by_thread, ticks, storms)
+        return await self._run(by_thread, ticks, storms, born)
 
     async def advance(self, now: float) -> list[AlertTransition]:
         """Let event time pass with no mention (live: driven by the clock when idle)."""
@@ -129,6 +133,7 @@ class Engine:
         by_thread: dict[str, list[_Item]],
         ticks: list[tuple[float, int]],
         storms: list[tuple[int, AlertTransition]],
+        born: set[str] | frozenset[str] = frozenset(),
     ) -> list[AlertTransition]:
         pending = set(by_thread)
         if ticks:
@@ -136,7 +141,8 @@ class Engine:
             pending.update(await self.store.active_threads())
         results: dict[str, list[tuple[int, AlertTransition]]] = {}
         for _ in range(_MAX_CAS_RETRIES):
-            states = await self.store.load(sorted(pending))
+            states = await self.store.load(sorted(pending), new=born)
+            born = frozenset()  # a conflict is redone from what the store really holds
             worked = {
                 tid: self._run_thread(tid, states.get(tid), by_thread.get(tid, []), ticks)
                 for tid in sorted(pending)
@@ -146,6 +152,7 @@ class Engine:
                 if tid not in conflicts:
                     results[tid] = done
             pending = set(conflicts)
+            self.stats.redone += len(pending)
             if not pending:
                 break
         else:

@@ -20,7 +20,7 @@ MAX_THREADS = 500  # the API answers with at most this many, highest score first
 
 async def thread_views(engine: Engine) -> list[dict[str, Any]]:
     tids = await engine.store.active_threads()
-    states = await engine.store.load(tids[: MAX_THREADS * 2])
+    states = await engine.store.load(tids[: MAX_THREADS * 2], keep=True)
     views = [_view(engine, state) for state in states.values()]
     views.sort(key=lambda v: (-v["score"], v["thread_id"]))
     return views[:MAX_THREADS]

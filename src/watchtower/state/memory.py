@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 
 from watchtower.state.thread_state import ThreadState
 
@@ -23,7 +23,9 @@ class MemoryStore:
         self._max_roots = max_roots
         self.evicted = 0  # threads dropped by the size cap before their TTL
 
-    async def load(self, thread_ids: Iterable[str]) -> dict[str, ThreadState]:
+    async def load(
+        self, thread_ids: Iterable[str], *, new: Set[str] = frozenset(), keep: bool = False
+    ) -> dict[str, ThreadState]:
         threads = self._threads
         return {tid: threads[tid] for tid in thread_ids if tid in threads}
 

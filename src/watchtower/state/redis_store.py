@@ -1,12 +1,12 @@
-"""The shared store: thread state in Redis, two round trips per batch of mentions.
+"""The shared store: thread state in Redis, one or two round trips per batch of mentions.
 
 The only module that imports redis (the outbox borrows ``connect``). A batch costs one MGET to
-load its threads and one Lua script call to save them; the batch's new roots (mention -> root)
-ride along in that same call, and parents are looked up in Redis only when this worker does not
-hold them already (see below). The save script compare-and-sets every state on its ``version``
-and keeps the indexes (active episodes, last_seen for expiry) in step, so workers sharing the
-Redis never lose an update: it returns the threads another worker changed, and the engine redoes
-just those.
+load the threads this worker does not hold already and one Lua script call to save them; the
+batch's new roots (mention -> root) ride along in that same call, and parents are looked up in
+Redis only when this worker does not hold them already (see the two "in process" notes below).
+The save script compare-and-sets every state on its ``version`` and keeps the indexes (active
+episodes, last_seen for expiry) in step, so workers sharing the Redis never lose an update: it
+returns the threads another worker changed, and the engine redoes just those.
 
 Expiry, two clocks: each state key carries a Redis TTL of ``thread_ttl`` refreshed on every
 save, which is *wall* time and bounds memory whatever happens; ``expire(now)`` drops threads by
@@ -26,6 +26,17 @@ another root meanwhile; which of the two copies wins is a race with or without t
 remembered are written with the next save (``save([])`` writes just them; a lookup that must
 ask Redis writes them first); the engine saves after every batch it resolves.
 
+Threads in process: the states this worker saved last (the latest ``cached_threads``) are kept
+here at the version they were saved with, and ``load`` hands them out without asking Redis; nor
+does it ask for the threads the engine says are new (their root post is in the batch). So a
+worker reading its own stream pays one round trip per batch, not two. Nothing is lost by it:
+the save's compare-and-set still checks each version against Redis, so a thread another worker
+saved, or that expired there meanwhile, or a "new" one that existed after all (a root post
+delivered twice, or after its replies), comes back as a conflict and is redone from Redis. A
+state handed out leaves the cache until it is saved again: a batch that fails midway, its states
+half changed, is redone from Redis. Several workers whose mentions of one thread interleave (a
+shared subscription) gain little from it and may turn it off (``state.cached_threads: 0``).
+
 Redis Cluster: keys are hash-tagged per thread, but the save script also writes the global
 indexes, so it runs on one node (standalone or a primary with replicas). Cluster would run one
 script per slot group with per-slot indexes; not done yet.
@@ -38,7 +49,7 @@ import math
 import time
 import zlib
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -56,6 +67,7 @@ _EXPIRE_CHUNK = 1000  # threads checked per script call: keeps each call short f
 # Roots kept in process (about 230 bytes each with 20-character ids: some 23 MB in all):
 # replies mostly come within minutes of their parent, and a root not held is asked of Redis.
 CACHED_ROOTS = 100_000
+CACHED_THREADS = 20_000  # the default of state.cached_threads
 
 # KEYS: ACTIVE, INDEX, state keys..., root keys...; ARGV: ttl_ms, len(key head), len(key tail),
 # number of states, root ttl_ms, payloads..., the roots' values as one JSON list (an argument
@@ -142,9 +154,11 @@ class RedisStore:
         max_threads: int,
         root_memory: float,
         cached_roots: int = CACHED_ROOTS,
+        cached_threads: int = CACHED_THREADS,
     ) -> None:
         """``client``: a URL (the store owns and closes the client) or a client it borrows;
-        ``cached_roots``: how many roots to keep in process too (0: ask Redis every time)."""
+        ``cached_roots``, ``cached_threads``: how many roots and thread states to keep in
+        process too (0: ask Redis every time)."""
         self._owned = isinstance(client, str)
         self._client = connect(client) if isinstance(client, str) else client
         self._thread_ttl = thread_ttl
@@ -158,6 +172,9 @@ class RedisStore:
         self._roots: OrderedDict[str, tuple[str, float, float]] = OrderedDict()
         self._cached_roots = cached_roots
         self._unsaved: dict[str, str] = {}  # root key -> "deadline|root", for the next save
+        # thread -> its state as saved by this worker (least recently saved first)
+        self._states: OrderedDict[str, ThreadState] = OrderedDict()
+        self._cached_threads = cached_threads
         self._closed = False
         self.evicted = 0  # threads this process dropped by the size cap before their TTL
 
@@ -171,18 +188,32 @@ class RedisStore:
             thread_ttl=config.state.thread_ttl,
             max_threads=config.state.max_threads,
             root_memory=config.input.root_memory,
+            cached_threads=config.state.cached_threads,
         )
 
     @property
     def client(self) -> redis.Redis:
         return self._client
 
-    async def load(self, thread_ids: Iterable[str]) -> dict[str, ThreadState]:
-        tids = list(thread_ids)
-        if not tids:
-            return {}
-        values = await self._client.mget([keys.thread_key(t) for t in tids])
-        return {t: decode_state(t, v) for t, v in zip(tids, values, strict=True) if v is not None}
+    async def load(
+        self, thread_ids: Iterable[str], *, new: Set[str] = frozenset(), keep: bool = False
+    ) -> dict[str, ThreadState]:
+        held = self._states
+        take = held.get if keep else held.pop  # handed out to be changed: back once saved
+        found: dict[str, ThreadState] = {}
+        tids = []
+        for tid in thread_ids:
+            state = take(tid, None)
+            if state is not None:
+                found[tid] = state
+            elif tid not in new:
+                tids.append(tid)
+        if tids:
+            values = await self._client.mget([keys.thread_key(t) for t in tids])
+            for tid, value in zip(tids, values, strict=True):
+                if value is not None:
+                    found[tid] = decode_state(tid, value)
+        return found
 
     async def save(self, states: Iterable[ThreadState]) -> list[str]:
         batch = list(states)
@@ -201,12 +232,22 @@ class RedisStore:
         except BaseException:
             roots.update(self._unsaved)  # not known to be written: send them again next time
             self._unsaved = roots
+            self._forget_states(s.thread_id for s in batch)
             raise
         conflicts = [as_text(c) for c in raw]
         lost = set(conflicts)
+        cache, keep = self._states, self._cached_threads
         for state in batch:
-            if state.thread_id not in lost:
+            tid = state.thread_id
+            if tid in lost:
+                cache.pop(tid, None)
+            else:
                 state.version += 1
+                if keep:
+                    cache[tid] = state
+                    cache.move_to_end(tid)
+        while len(cache) > keep:
+            cache.popitem(last=False)
         if held > self._max_threads:
             await self._evict(held - self._max_threads)
         return conflicts
@@ -262,6 +303,7 @@ class RedisStore:
                 keys.THREAD_INDEX, "-inf", now - ttl + 1.0, start=kept, num=_EXPIRE_CHUNK
             )
             tids = [as_text(c) for c in candidates]
+            self._forget_states(tids)  # the script may drop any of them
             gone = int(await self._drop(tids, now, ttl)) if tids else 0
             dropped += gone
             kept += len(tids) - gone  # still in the index, ahead of the rest: skip them
@@ -288,6 +330,7 @@ class RedisStore:
             await self.save(())
         finally:
             self._roots.clear()
+            self._states.clear()
             if self._owned:
                 await self._client.aclose()
 
@@ -318,8 +361,14 @@ class RedisStore:
 
     async def _evict(self, excess: int) -> None:
         """The size cap: drop the threads least recently seen (event time)."""
-        victims = await self._client.zrange(keys.THREAD_INDEX, 0, excess - 1)
-        self.evicted += int(await self._drop([as_text(v) for v in victims], 0.0, None))
+        victims = [as_text(v) for v in await self._client.zrange(keys.THREAD_INDEX, 0, excess - 1)]
+        self._forget_states(victims)
+        self.evicted += int(await self._drop(victims, 0.0, None))
+
+    def _forget_states(self, tids: Iterable[str]) -> None:
+        held = self._states
+        for tid in tids:
+            held.pop(tid, None)
 
     async def _drop(self, tids: Sequence[str], now: float, ttl: float | None) -> Any:
         script_keys = [keys.ACTIVE_THREADS, keys.THREAD_INDEX]

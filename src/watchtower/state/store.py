@@ -12,15 +12,23 @@ engine saves after every batch it resolves, and a backend's own lookups see them
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 from typing import Protocol
 
 from watchtower.state.thread_state import ThreadState
 
 
 class Store(Protocol):
-    async def load(self, thread_ids: Iterable[str]) -> dict[str, ThreadState]:
-        """The states that exist among ``thread_ids``; absent ones are new threads."""
+    async def load(
+        self, thread_ids: Iterable[str], *, new: Set[str] = frozenset(), keep: bool = False
+    ) -> dict[str, ThreadState]:
+        """The states that exist among ``thread_ids``; absent ones are new threads.
+
+        ``new``: threads whose root post the batch holds, which a shared backend may take as
+        absent without asking; a thread that existed after all fails the ``save``'s
+        compare-and-set and is redone. ``keep``: the caller only reads the states (it will
+        not save them), so a backend holding states in process may keep holding them.
+        """
 
     async def save(self, states: Iterable[ThreadState]) -> list[str]:
         """Store states whose ``version`` still matches (then bump it); return the conflicts.
