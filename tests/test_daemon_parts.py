@@ -28,6 +28,7 @@ from watchtower.daemon import Daemon
 from watchtower.errors import ConfigError
 from watchtower.logs import KeyValueFormatter, kv
 from watchtower.mention import from_dict
+from watchtower.sources import records
 from watchtower.sources.records import BodyError, decode_body
 from watchtower.systemd import Notifier, watchdog_interval
 
@@ -106,6 +107,42 @@ def test_record_bodies_object_array_ndjson_and_auto() -> None:
         decode_body(b"{nope", "json", 100)
     with pytest.raises(BodyError):
         decode_body(b'"text"', "json", 100)
+
+
+def test_a_record_nested_too_deeply_to_re_encode_is_rejected_not_raised() -> None:
+    """orjson reads 1024 levels but writes 255: the dead letter's copy must not raise."""
+    deep = b"[" * 300 + b"]" * 300
+    field = b'{"id": "a", "created_at": 1, "text": ' + deep + b"}"
+    for body in (deep, field, b"[" + field + b', {"id": "b", "created_at": 1, "text": "x"}]'):
+        for kind in ("json", "auto"):
+            decoded = decode_body(body, kind, 100)
+            assert len(decoded.rejected) == 1
+            assert decoded.rejected[0].raw == b'"(a record nested too deeply to keep)"'
+    assert [
+        m.id
+        for m in decode_body(
+            b"[" + field + b', {"id": "b", "created_at": 1, "text": "x"}]', "json", 100
+        ).mentions
+    ] == ["b"]
+
+
+def test_a_body_that_breaks_the_decoder_is_refused_not_raised(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whatever a record does to the decoder, a source gets a rejection (MQTT) or a 400."""
+
+    def broken(item: object, max_text_chars: int) -> object:
+        raise RuntimeError("unforeseen")
+
+    monkeypatch.setattr(records, "from_dict", broken)
+    body = b'{"id": "a", "created_at": 1, "text": "x"}'
+    decoded = decode_body(body, "auto", 100)
+    assert [r.error.reason for r in decoded.rejected] == [
+        "cannot be decoded: RuntimeError: unforeseen"
+    ]
+    assert decoded.rejected[0].raw == body
+    with pytest.raises(BodyError, match="RuntimeError: unforeseen"):
+        decode_body(body, "json", 100)
 
 
 def _daemon(batch_size: int, batch_wait: float) -> Daemon:

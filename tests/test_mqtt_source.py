@@ -121,3 +121,24 @@ async def test_many_messages_arrive_in_order_once_across_reads(mosquitto: Mosqui
         "watchtower_mentions_received_total", {"source": "mqtt"}
     )
     assert received == len(ids)
+
+
+async def test_a_payload_that_cannot_be_decoded_is_counted_and_reading_goes_on(
+    mosquitto: MosquittoServer,
+) -> None:
+    """Garbage, and JSON nested deeper than the dead letter's encoder goes: each one rejected
+    record, counted; the mentions around them still arrive."""
+    topic = f"t/{uuid.uuid4()}/mentions"
+    deep = b"[" * 300 + b"]" * 300
+    payloads = [record("before"), b"\x00\xff garbage", deep, record("after")]
+    inbox = new_inbox(10)
+    source = MqttSource(mqtt_config(mosquitto, topic, f"wt-{uuid.uuid4()}"), inbox, 10_000)
+    async with reading(source):
+        await publish(mosquitto, topic, payloads)
+        await wait_until(lambda: inbox.queue.qsize() >= 2, "the mentions around the bad ones")
+    assert queued_ids(inbox) == ["before", "after"]
+    registry = inbox.metrics.registry
+    rejected = registry.get_sample_value(
+        "watchtower_mentions_rejected_total", {"source": "mqtt", "reason": "(record)"}
+    )
+    assert rejected == 2

@@ -45,8 +45,22 @@ def decode_body(body: bytes, kind: BodyKind, max_text_chars: int) -> Decoded:
     """Every record of ``body``; raises BodyError when the body itself cannot be read.
 
     ``auto`` (MQTT payloads carry no content type): JSON first, then NDJSON when the body has
-    several lines, so a one-line broken record is a rejection, not a bad body.
+    several lines, so a one-line broken record is a rejection, not a bad body. A body that
+    breaks the decoder itself (a bug, or input nobody foresaw) is refused the same ways, with
+    the error's text: one payload must never stop a source that thousands more wait behind.
     """
+    try:
+        return _decode_body(body, kind, max_text_chars)
+    except BodyError:
+        raise
+    except Exception as exc:  # see above: the reason names the exception
+        reason = f"cannot be decoded: {type(exc).__name__}: {exc}"
+        if kind == "auto":
+            return _one_bad(body, InvalidMention("(record)", reason))
+        raise BodyError(reason) from exc
+
+
+def _decode_body(body: bytes, kind: BodyKind, max_text_chars: int) -> Decoded:
     if kind == "ndjson":
         return _ndjson(body, max_text_chars)
     try:
@@ -72,8 +86,17 @@ def _records(items: list[object], max_text_chars: int) -> Decoded:
         try:
             out.mentions.append(from_dict(item, max_text_chars))
         except InvalidMention as error:
-            out.rejected.append(Rejection(index, error, orjson.dumps(item)))
+            out.rejected.append(Rejection(index, error, _raw(item)))
     return out
+
+
+def _raw(item: object) -> bytes:
+    """The record as JSON for the dead letter. orjson reads 1024 levels of nesting but writes
+    255: a record nested deeper than that is kept as a note, not re-encoded."""
+    try:
+        return orjson.dumps(item)
+    except orjson.JSONEncodeError:
+        return b'"(a record nested too deeply to keep)"'
 
 
 def _ndjson(body: bytes, max_text_chars: int) -> Decoded:
