@@ -11,16 +11,19 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from typing import Any
 
 import aiomqtt
 import orjson
+import paho.mqtt.client as paho_client
+import pytest
 
 from watchtower.clock import SystemClock
 from watchtower.config import MqttConfig
 from watchtower.deadletter import DeadLetter
 from watchtower.metrics import Metrics
 from watchtower.sources.inbox import Inbox
-from watchtower.sources.mqtt import RECV_BYTES, MqttSource
+from watchtower.sources.mqtt import RECV_BYTES, MqttSource, Publish, _take_publishes
 
 from servers import MosquittoServer
 
@@ -98,8 +101,20 @@ async def test_a_message_is_acknowledged_once_its_mentions_are_in_the_inbox(
     assert queued_ids(second) == ids[5:]
 
 
-async def test_many_messages_arrive_in_order_once_across_reads(mosquitto: MosquittoServer) -> None:
-    """Several socket reads' worth, of mixed sizes, one bigger than a read, and an array."""
+async def test_many_messages_arrive_in_order_once_across_reads(
+    mosquitto: MosquittoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Several socket reads' worth, of mixed sizes, one bigger than a read, and an array; most
+    of them read by ``_take_publishes``, the rest (such as one cut by a read) by paho."""
+    by_paho = 0
+    handle = paho_client.Client._handle_publish
+
+    def counted(client: paho_client.Client) -> Any:
+        nonlocal by_paho
+        by_paho += 1
+        return handle(client)
+
+    monkeypatch.setattr(paho_client.Client, "_handle_publish", counted)
     topic = f"t/{uuid.uuid4()}/mentions"
     payloads, ids = [], []
     for i in range(1500):
@@ -121,6 +136,7 @@ async def test_many_messages_arrive_in_order_once_across_reads(mosquitto: Mosqui
         "watchtower_mentions_received_total", {"source": "mqtt"}
     )
     assert received == len(ids)
+    assert 0 < by_paho < len(payloads) / 10
 
 
 async def test_a_payload_that_cannot_be_decoded_is_counted_and_reading_goes_on(
@@ -142,3 +158,47 @@ async def test_a_payload_that_cannot_be_decoded_is_counted_and_reading_goes_on(
         "watchtower_mentions_rejected_total", {"source": "mqtt", "reason": "(record)"}
     )
     assert rejected == 2
+
+
+def publish_packet(topic: bytes, payload: bytes, qos: int, mid: int = 0, flags: int = 0) -> bytes:
+    """A PUBLISH of MQTT 3.1.1 as the broker writes it (``flags``: dup 0x08, retain 0x01)."""
+    body = len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if qos else b"")
+    body += payload
+    length, size = b"", len(body)
+    while True:
+        size, digit = divmod(size, 128)
+        length += bytes([digit | (0x80 if size else 0)])
+        if not size:
+            break
+    return bytes([0x30 | qos << 1 | flags]) + length + body
+
+
+def test_whole_publishes_are_read_here_and_the_rest_left_to_paho() -> None:
+    big = b"x" * 20_000  # a three-byte remaining length
+    packets = [
+        publish_packet(b"a/b", b'{"id": 1}', 1, mid=1),
+        publish_packet(b"a/\xc3\xa9", b"", 0, flags=0x01),  # QoS 0, retained, empty payload
+        publish_packet(b"a/b", big, 1, mid=65535, flags=0x08),  # a resend (dup)
+    ]
+    got: list[Publish] = []
+    buffer = b"".join(packets)
+    assert _take_publishes(buffer, 0, got.append) == len(buffer)
+    assert got == [
+        Publish("a/b", b'{"id": 1}', 1, 1),
+        Publish("a/é", b"", 0, 0),
+        Publish("a/b", big, 1, 65535),
+    ]
+    for rest in (
+        publish_packet(b"a/b", b"p", 2, mid=3),  # QoS 2: paho's handshake
+        bytes([0x40, 0x02, 0x00, 0x01]),  # a PUBACK
+        publish_packet(b"a/b", b"p", 1, mid=4)[:-1],  # not all here yet
+        publish_packet(b"a/b", big, 1, mid=4)[:3],  # cut inside its length
+        publish_packet(b"", b"p", 1, mid=5),  # an empty topic: malformed in 3.1.1
+        publish_packet(b"\xff", b"p", 1, mid=6),  # a topic that is not UTF-8
+        bytes([0x32, 0x01, 0x00]),  # too short to hold a topic length
+        bytes([0x32, 0x03, 0x00, 0x01, 0x61]),  # no room for the message id
+        bytes([0x32, 0xFF, 0xFF, 0xFF, 0xFF, 0x01]),  # a length of five bytes
+    ):
+        got.clear()
+        assert _take_publishes(packets[0] + rest, 0, got.append) == len(packets[0])
+        assert got == [Publish("a/b", b'{"id": 1}', 1, 1)]
