@@ -129,12 +129,13 @@ def test_a_record_nested_too_deeply_to_re_encode_is_rejected_not_raised() -> Non
 def test_a_body_that_breaks_the_decoder_is_refused_not_raised(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Whatever a record does to the decoder, a source gets a rejection (MQTT) or a 400."""
+    """Whatever a body does to the decoder, a source gets a rejection (MQTT) or a 400.
+    (A record that breaks the validator is refused alone: test_adversarial_input.py.)"""
 
-    def broken(item: object, max_text_chars: int) -> object:
+    def broken(items: object, max_text_chars: int) -> object:
         raise RuntimeError("unforeseen")
 
-    monkeypatch.setattr(records, "from_dict", broken)
+    monkeypatch.setattr(records, "_records", broken)
     body = b'{"id": "a", "created_at": 1, "text": "x"}'
     decoded = decode_body(body, "auto", 100)
     assert [r.error.reason for r in decoded.rejected] == [

@@ -54,10 +54,10 @@ def decode_body(body: bytes, kind: BodyKind, max_text_chars: int) -> Decoded:
     except BodyError:
         raise
     except Exception as exc:  # see above: the reason names the exception
-        reason = f"cannot be decoded: {type(exc).__name__}: {exc}"
+        error = _unforeseen(exc)
         if kind == "auto":
-            return _one_bad(body, InvalidMention("(record)", reason))
-        raise BodyError(reason) from exc
+            return _one_bad(body, error)
+        raise BodyError(error.reason) from exc
 
 
 def _decode_body(body: bytes, kind: BodyKind, max_text_chars: int) -> Decoded:
@@ -87,7 +87,15 @@ def _records(items: list[object], max_text_chars: int) -> Decoded:
             out.mentions.append(from_dict(item, max_text_chars))
         except InvalidMention as error:
             out.rejected.append(Rejection(index, error, _raw(item)))
+        except Exception as exc:  # one record's, not the body's: see _unforeseen
+            out.rejected.append(Rejection(index, _unforeseen(exc), _raw(item)))
     return out
+
+
+def _unforeseen(exc: Exception) -> InvalidMention:
+    """What breaks the decoder itself (a bug, or input nobody foresaw), as a rejection naming
+    the exception. Caught per record too, so the good records of the body are still taken."""
+    return InvalidMention("(record)", f"cannot be decoded: {type(exc).__name__}: {exc}"[:300])
 
 
 def _raw(item: object) -> bytes:
@@ -109,6 +117,8 @@ def _ndjson(body: bytes, max_text_chars: int) -> Decoded:
             out.mentions.append(decode(line, max_text_chars))
         except InvalidMention as error:
             out.rejected.append(Rejection(index, error, line))
+        except Exception as exc:  # one record's, not the body's: see _unforeseen
+            out.rejected.append(Rejection(index, _unforeseen(exc), line))
         index += 1
     return out
 
@@ -118,13 +128,34 @@ def _one_bad(body: bytes, error: InvalidMention) -> Decoded:
 
 
 def refuse_future(decoded: Decoded, not_after: float) -> None:
-    """Move mentions stamped after ``not_after`` to the rejections (live sources only)."""
+    """Move mentions stamped after ``not_after`` to the rejections (live sources only).
+
+    A refused mention keeps its index in the body (not its place among the accepted ones) and,
+    for the dead letter, the mention as decoded: the raw record is not kept that long.
+    """
     kept = []
-    for index, mention in enumerate(decoded.mentions):
+    earlier: list[int] | None = None  # the indices rejected by the decoder, in body order
+    for position, mention in enumerate(decoded.mentions):
         if mention.created_at <= not_after:
             kept.append(mention)
             continue
+        if earlier is None:
+            earlier = [r.index for r in decoded.rejected]
         ahead = mention.created_at - not_after
         error = InvalidMention("created_at", f"{ahead:.0f} s beyond the accepted clock skew")
-        decoded.rejected.append(Rejection(index, error, mention.id.encode()))
-    decoded.mentions = kept
+        index = _body_index(position, earlier)
+        decoded.rejected.append(Rejection(index, error, orjson.dumps(mention)))
+    if len(kept) < len(decoded.mentions):
+        decoded.mentions = kept
+        decoded.rejected.sort(key=lambda r: r.index)
+
+
+def _body_index(position: int, rejected: list[int]) -> int:
+    """The index in the body of the accepted mention at ``position``, given the indices of the
+    records rejected before it (ascending)."""
+    index = position
+    for earlier in rejected:
+        if earlier > index:
+            break
+        index += 1
+    return index
