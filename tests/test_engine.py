@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
+
+import pytest
 
 from watchtower.alerting.alert import AlertTransition
 from watchtower.config import Config, ScoringConfig
+from watchtower.engine import Engine
 from watchtower.mention import from_dict
 from watchtower.wiring import build_engine
 
@@ -72,3 +76,34 @@ async def test_store_stays_bounded() -> None:
     engine = build_engine(config)
     await engine.process([from_dict(r, 4000) for r in chatter(500, 1)])
     assert await engine.store.thread_count() == 50
+
+
+async def test_a_long_jump_in_event_time_skips_the_quiet_ticks_that_change_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three days without a mention: the same alerts as ticking through all 864 quiet checks,
+    from a bounded number of them; a jump of 70 years costs no more."""
+    after = {**chatter(1, 0)[0], "id": "after", "created_at": T0 + 3 * 86_400}
+    records = [*burst("r1", 600, 300, 10, ANGRY), after]  # the gap opens with r1 firing
+    checked: list[int] = []
+    due_ticks = Engine._due_ticks
+
+    def counted(engine: Engine, now: float, position: int) -> list[tuple[float, int]]:
+        ticks = due_ticks(engine, now, position)
+        checked.append(len(ticks))
+        return ticks
+
+    monkeypatch.setattr(Engine, "_due_ticks", counted)
+    engine = build_engine(Config())
+    await engine.process([from_dict({**after, "created_at": 1.0}, 4000)])
+    await engine.advance(70 * 365 * 86_400.0)
+    assert checked[-1] == math.ceil(2 * 3600 / 300) + 3  # resolve_after_quiet 2 h, tick 5 min
+
+    skipping = [t.to_json() for t in await run(records, Config())]
+    monkeypatch.setattr(Engine, "_useful_ticks", lambda _: 10**9)
+    checked.clear()
+    every = [t.to_json() for t in await run(records, Config())]
+    assert max(checked) > 2 * 86_400 / 300  # every one of them
+    assert skipping == every
+    assert b'"resolved"' in every[-1]
+    assert every[-1] != every[-2]

@@ -9,6 +9,7 @@ a file and the live daemon give the same alerts for the same stream.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -255,15 +256,29 @@ class Engine:
         return ticks
 
     def _due_ticks(self, now: float, position: int) -> list[tuple[float, int]]:
+        """The quiet checks due by event time ``now``, one per ``alerts.tick``, except across
+        a long jump (a gap in a replay, a backfill, a clock fixed): once the first
+        ``_useful_ticks()`` have passed, every episode open before it has resolved (no mention
+        for ``resolve_after_quiet``), so the rest are skipped but the last, which expires
+        idle threads as of ``now``. The same alerts, at a cost bounded by the config."""
         step = self.config.alerts.tick
         if self._next_tick is None:
             self._next_tick = (now // step + 1) * step
             return []
-        due = []
+        due: list[tuple[float, int]] = []
+        useful = self._useful_ticks()
         while self._next_tick <= now:
+            if len(due) == useful:
+                self._next_tick = (now // step) * step  # the last due one
             due.append((self._next_tick, position))
             self._next_tick += step
         return due
+
+    def _useful_ticks(self) -> int:
+        """Ticks after the watermark that can still change an episode: the first one at least
+        ``resolve_after_quiet`` after the last mention resolves every open episode."""
+        alerts = self.config.alerts
+        return math.ceil(alerts.resolve_after_quiet / alerts.tick) + 2
 
 
 def _build_momentum(config: Config) -> MomentumModel:
