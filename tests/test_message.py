@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from watchtower.alerting.alert import AlertTransition
 from watchtower.alerting.message import FAILURE, SUCCESS, WARNING, followers, render
 from watchtower.alerting.notify import redact, send
 from watchtower.alerting.notify_test import add_notify_test_command, sample_transition
@@ -147,3 +150,113 @@ async def test_notify_test_command(
     unknown = _notify_test_args(tmp_path, receiver.url("/x"), "pager")
     assert await asyncio.to_thread(unknown.func, unknown) == 2
     assert "no route named 'pager' (routes: chat)" in capsys.readouterr().err
+
+
+# Mention-controlled values (from producers, and through them from the public) come out inert.
+
+NASTY = (
+    "x\r\n\n**Thread:** [open thread](http://evil.example) <!here> <@U1|you> @everyone @Channel"
+    " \u202egnp.exe\u2028\x85\x1b[2J`code`"
+)
+HOSTILE_URLS = [
+    "javascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "https://a.example/x y",
+    "https://a.example/x)](http://evil.example",
+    "https://a.example/<!here>",
+    "https://x.com@evil.example/status/1",
+    "https:///no-host",
+    "ftp://a.example/file",
+]
+
+
+def _with(field: str, value: str) -> AlertTransition:
+    t = sample_transition(NOW)
+    changes: dict[str, Any] = {field: value}
+    if field in ("handle", "text"):
+        changes = {"top_mentions": [{**t.top_mentions[0], field: value}]}
+    return replace(t, **changes)
+
+
+def _unescaped_links(text: str) -> int:
+    return len(re.findall(r"(?<!\\)\]\(", text))
+
+
+@pytest.mark.parametrize("field", ["brand", "thread_id", "episode_id", "handle", "text"])
+def test_hostile_values_cannot_fake_lines_links_or_mentions(field: str) -> None:
+    plain = render(sample_transition(NOW))
+    m = render(_with(field, NASTY))
+    shown = m.title + "\n" + m.body
+    assert m.title.splitlines() == [m.title]  # \r, \n, U+2028, U+0085 all split lines
+    assert len(m.body.splitlines()) == len(plain.body.splitlines())
+    assert m.body.count("**Thread:**") == 1
+    assert _unescaped_links(shown) == _unescaped_links(plain.title + "\n" + plain.body)
+    assert re.search(r"(?<!\\)<", shown) is None  # no <!here>, <@U1|you>, <url|text> or HTML
+    assert "@everyone" not in shown
+    assert "@channel" not in shown.lower()
+    assert "\u202e" not in shown
+    assert "\x1b" not in shown
+    assert re.search(r"(?<!\\)\*\*Thread", m.title) is None
+
+
+def test_hostile_values_are_escaped_not_lost() -> None:
+    m = render(_with("brand", "acme\n[RESOLVED] all clear"))
+    assert m.title.startswith("[CRITICAL] acme \\[RESOLVED\\] all clear: thread ")
+    m = render(_with("thread_id", "t1](http://evil.example)"))
+    assert " thread t1\\](http://evil.example) escalating " in m.title
+    body = render(_with("handle", "<!here>")).body
+    assert '1. @\\<!here\\> (1.2M followers): "Third' in body
+    body = render(_with("handle", "everyone")).body
+    assert "1. @\u200beveryone (1.2M followers)" in body  # a zero-width space breaks the ping
+    body = render(_with("text", "see [click](http://evil.example)\n\n*now* _or_ \\")).body
+    assert '"see \\[click\\](http://evil.example) \\*now\\* \\_or\\_ \\\\" [link](' in body
+    body = render(_with("text", "bad \u202egnp.exe\u200b ok")).body
+    assert '"bad gnp.exe ok"' in body  # bidi override and zero-width space dropped
+    body = render(_with("episode_id", "e`1`\n@here@1")).body
+    assert "episode e\\`1\\` @\u200bhere@1 #2" in body  # no code span it could close
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS)
+def test_only_plain_http_urls_become_links(url: str) -> None:
+    t = sample_transition(NOW)
+    t = replace(t, url=url, top_mentions=[{**t.top_mentions[0], "url": url}])
+    body = render(t).body
+    assert url not in body
+    assert _unescaped_links(body) == 0
+    assert "(link withheld)" in body
+    assert "**Thread:** (link withheld: not a plain http(s) URL)" in body
+
+
+def test_a_url_with_parentheses_stays_a_working_link() -> None:
+    url = "https://en.wikipedia.org/wiki/Acme_(company)"
+    body = render(replace(sample_transition(NOW), url=url)).body
+    assert "[open thread](https://en.wikipedia.org/wiki/Acme_%28company%29)" in body
+
+
+def test_ordinary_values_come_out_unchanged() -> None:
+    text = "Flight UA_123 delayed 3h at gate B12 (again!) - anyone else? #fail :( 😡 ‍👩‍👧 é"
+    url = "https://x.com/acme_telecom/status/17?s=20&t=a-b_c#frag"
+    post = {"handle": "united", "followers": 950, "url": url, "text": text}
+    t = replace(
+        sample_transition(NOW),
+        brand="acme_telecom",
+        thread_id="tw:123",
+        episode_id="tw:123@1789997900",
+        url="https://x.com/acme_telecom/status/123",
+        top_mentions=[post],
+    )
+    m = render(t)
+    assert m.title == "[CRITICAL] acme_telecom: thread tw:123 escalating (score 0.86)"
+    assert f'1. @united (950 followers): "{text}" [link]({url})' in m.body
+    assert m.body.endswith(
+        "**Thread:** [open thread](https://x.com/acme_telecom/status/123)"
+        " · episode `tw:123@1789997900` #2"
+    )
+
+
+def test_console_line_is_one_line() -> None:
+    t = replace(sample_transition(NOW), thread_id="t1\n2099-01-01T00:00:00.000Z CRITICAL\x1b[2J")
+    line = t.summary_line()
+    assert line.splitlines() == [line]
+    assert "\x1b" not in line  # no terminal escape either
+    assert " t1 2099-01-01T00:00:00.000Z CRITICAL [2J score=0.86 " in line

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,8 @@ from watchtower.state.thread_state import ThreadState
 
 _BARS = "▁▂▃▄▅▆▇█"
 _STATE = {"firing": "firing", "escalated": "escalated", "repeat": "firing", "resolved": "resolved"}
+# Zero-width (non-)joiners: invisible, yet they build emoji sequences and shape several scripts.
+_JOINERS = frozenset("\u200c\u200d")
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class AlertTransition:
         e = self.explanation
         state = "repeat" if self.repeat else self.state
         return (
-            f"{format_time(self.at)} {self.level.upper():8} {state:9} {self.thread_id} "
+            f"{format_time(self.at)} {self.level.upper():8} {state:9} {one_line(self.thread_id)} "
             f"score={self.score:.2f} {self.sparkline} {e['rate_per_min']:.1f}/min "
             f"x{e['acceleration']:.1f} accel, {e['negativity']:.0%} negative, "
             f"{e['authors']:.0f} authors: {self.why}"
@@ -138,6 +141,28 @@ def explain(f: Features, s: Score, config: Config) -> dict[str, Any]:
         "momentum": round(s.momentum, 4),
         "anger": round(s.anger, 4),
     }
+
+
+def one_line(value: str) -> str:
+    """``value`` as one line of plain text, for showing a mention-controlled value to people.
+
+    Control characters (newlines, tabs, terminal escapes, C1), line and paragraph separators and
+    all other whitespace become single spaces, with none at the ends; invisible format characters
+    (bidi overrides such as U+202E, zero-width spaces) are dropped. The rest is kept as it is.
+    """
+    if not value.isprintable():  # False if any Cc, Cf, Zl, Zp, Co, Cn or Zs but " " is in it
+        value = "".join(_visible(ch) for ch in value)
+    return " ".join(value.split())
+
+
+def _visible(ch: str) -> str:
+    if ch.isprintable() or ch in _JOINERS:
+        return ch
+    category = unicodedata.category(ch)
+    if category == "Cf":
+        return ""
+    # Private use and code points newer than Python's tables (recent emoji) are shown as sent.
+    return ch if category in ("Co", "Cn") else " "
 
 
 def sparkline(counts: list[int]) -> str:

@@ -3,14 +3,35 @@
 The body answers what on-call asks first: why did it fire, how fast is the thread growing, how
 angry is it, who amplifies it, and where is it. It stays short (a few hundred characters per
 post) so it reads in a chat window and fits pager payload limits.
+
+Brand, thread and episode ids, handles, post texts and URLs come from producers and through them
+from the public, so each is shown as inert text (the rest is ours: numbers, config names):
+
+- One line (``alert.one_line``): controls, separators and other whitespace become single spaces,
+  invisible format characters (bidi overrides, zero-width spaces) are dropped. A value cannot
+  start a line, so line-start syntax (``#``, ``>``, ``-``, ``1.``, table rows) never applies.
+- Markdown: notify.py always hands apprise the title and body as MARKDOWN, which apprise sends
+  as is (Discord, Mattermost, text-only services), turns into HTML (Python-Markdown: raw HTML
+  passes) or into Slack mrkdwn. So a value is escaped as CommonMark inline text: a backslash
+  before each character that can start markup in mid-line, ``\\ ` * ~ | [ ] < >``, ``&`` of an
+  entity, and ``_`` unless it sits between letters or digits (intraword, never emphasis:
+  ``acme_telecom`` stays as is). Escaping ``< >`` also stops ``<!here>``, ``<@U1>``,
+  ``<url|text>`` and HTML; with ``[ ]`` escaped, ``( )`` and ``!`` are plain text.
+- Mass mentions (``@here``, ``@channel``, ``@everyone``, ``@all``, ``@room``...) get a zero-width
+  space after the ``@``: invisible, and no chat takes it for a mention.
+- A URL becomes a link only when it is a plain http(s) URL with a host and no user part, of
+  URL characters only; anything else is withheld (the message says so).
+An id inside a code span needs no escaping there (no markup in code), unless it holds a backtick.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from watchtower.alerting.alert import AlertTransition
+from watchtower.alerting.alert import AlertTransition, one_line
 
 # apprise NotifyType values; plain strings so this module (and the outbox) stay apprise-free.
 FAILURE = "failure"
@@ -19,6 +40,13 @@ SUCCESS = "success"
 
 SNIPPET_CHARS = 140  # of each top post's text
 MAX_POSTS = 3
+
+_MARKUP = re.compile(r"[\\`*~|\[\]<>]|&(?=#?[0-9A-Za-z]{1,32};)|(?<![^\W_])_|_(?![^\W_])")
+_MASS_MENTION = re.compile(
+    r"@(?=(?:all|channel|everyone|here|room|stream|topic)(?![^\W_]))", re.IGNORECASE
+)
+_URL = re.compile(r"https?://[-A-Za-z0-9._~:/?#@!$&'()*+,;=%]+", re.IGNORECASE)
+_WITHHELD = "(link withheld: not a plain http(s) URL)"
 
 
 @dataclass(frozen=True)
@@ -50,8 +78,8 @@ def resolved_minutes(t: AlertTransition) -> float:
 
 def _title(t: AlertTransition, what: str) -> str:
     label = "RESOLVED" if t.state == "resolved" else t.level.upper()
-    brand = f"{t.brand}: " if t.brand else ""
-    return f"[{label}] {brand}thread {t.thread_id} {what}"
+    brand = f"{inert(t.brand)}: " if t.brand else ""
+    return f"[{label}] {brand}thread {inert(t.thread_id)} {what}"
 
 
 def _firing(t: AlertTransition) -> str:
@@ -89,19 +117,54 @@ def _posts(posts: list[dict[str, Any]]) -> list[str]:
         return []
     lines = ["", "**Top posts:**"]
     for i, post in enumerate(posts[:MAX_POSTS], 1):
-        text = " ".join(str(post.get("text") or "").split())  # one line per post
+        text = one_line(str(post.get("text") or ""))
         if len(text) > SNIPPET_CHARS:
             text = text[: SNIPPET_CHARS - 1].rstrip() + "…"
-        handle = post.get("handle") or "?"
+        handle = inert(f"@{post.get('handle') or '?'}")
         count = followers(int(post.get("followers") or 0))
-        link = f" [link]({post['url']})" if post.get("url") else ""
-        lines.append(f'{i}. @{handle} ({count} followers): "{text}"{link}')
+        lines.append(f'{i}. {handle} ({count} followers): "{inert(text)}"{_post_link(post)}')
     return lines
 
 
+def _post_link(post: dict[str, Any]) -> str:
+    url = post.get("url")
+    if not url:
+        return ""
+    target = link_target(url)
+    return f" [link]({target})" if target else " (link withheld)"
+
+
 def _footer(t: AlertTransition) -> list[str]:
-    where = f"[open thread]({t.url})" if t.url else "(no link)"
-    return ["", f"**Thread:** {where} · episode `{t.episode_id}` #{t.sequence}"]
+    target = link_target(t.url)
+    where = f"[open thread]({target})" if target else _WITHHELD if t.url else "(no link)"
+    return ["", f"**Thread:** {where} · episode {_code(t.episode_id)} #{t.sequence}"]
+
+
+def inert(value: str) -> str:
+    """A mention-controlled ``value`` as markdown that shows as one line of itself, no markup."""
+    return _unmention(_MARKUP.sub(r"\\\g<0>", one_line(value)))
+
+
+def link_target(url: object) -> str | None:
+    """``url`` as a markdown link destination if it is a plain http(s) URL, else None."""
+    if not isinstance(url, str) or not _URL.fullmatch(url):
+        return None
+    parts = urlsplit(url)
+    if not parts.hostname or parts.username is not None:  # https://x.com@evil.example/
+        return None
+    return url.replace("(", "%28").replace(")", "%29")  # a ")" would end the destination
+
+
+def _code(value: str) -> str:
+    """``value`` as inline code (kept monospaced to copy), or as inert text if it has a `."""
+    text = one_line(value)
+    if "`" in text or not text:
+        return inert(text)
+    return f"`{_unmention(text)}`"
+
+
+def _unmention(text: str) -> str:
+    return _MASS_MENTION.sub("@\u200b", text)  # a zero-width space after the @
 
 
 def followers(n: int) -> str:
