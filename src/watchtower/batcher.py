@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from watchtower.backoff import backoff_delay
+from watchtower.heap import settle
 from watchtower.logs import kv
 from watchtower.runtime import Runtime
 from watchtower.sources.inbox import Arrival
@@ -42,6 +43,7 @@ class Batcher:
         while True:
             batch = await self.collect()
             await self.process(batch)
+            settle()  # the collector's work between batches, not inside one
             # With the memory store nothing above suspends while mentions wait: yield once per
             # batch so sources, the API, signals and the watchdog keep running under load.
             await asyncio.sleep(0)

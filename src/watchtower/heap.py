@@ -2,32 +2,81 @@
 
 CPython's defaults collect the youngest generation every 700 allocations and walk the whole
 heap each time it has grown by a quarter. A stream processor allocates a few objects per
-mention that die young by reference counting, over a heap of models and thread states that
-live for hours: with the defaults, about a tenth of a replay went to walking the same
-long-lived objects again, and a full collection paused the live loop ~110 ms.
-So, while streaming: what start-up built is frozen out of the collector's sight, and the
-youngest generation is collected every ``YOUNG_THRESHOLD`` allocations instead of 700 (each
-young collection then takes a millisecond or two; full ones become rare). Cycles are still
-collected; only less often.
+mention that die young by reference counting, over a heap of models, thread states and caches
+that live for minutes to hours and keep being replaced: with the defaults, about a tenth of a
+replay went to walking the same long-lived objects again, and the live loop paused for every
+older collection (measured at 5k mentions/s: ~20-90 ms each, every second or so, and a full
+one grows with the heap). So, while streaming:
+
+- what start-up built is frozen out of the collector's sight;
+- the youngest generation is collected every ``YOUNG_THRESHOLD`` allocations instead of 700
+  (a millisecond or two each);
+- ``settle()``, called between batches, freezes what survived a young collection since: it
+  is long-lived state (thread states, cached sentiment, roots), which refcounting frees when
+  it is dropped, so the older collections find next to nothing to walk;
+- what freezing costs is that cyclic garbage (rare here: an exception's traceback, say) that
+  was still alive when frozen is not collected until ``FULL_EVERY`` seconds have passed, when
+  ``settle()`` unfreezes everything and runs one full collection: one pause an hour instead of
+  one every few seconds.
 """
 
 from __future__ import annotations
 
 import gc
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 YOUNG_THRESHOLD = 20_000
+FULL_EVERY = 3600.0  # wall seconds between full collections while streaming
+
+
+class _Streaming:
+    def __init__(self, full_every: float) -> None:
+        self.full_every = full_every
+        self.young_collections = gc.get_count()[1]  # young collections since the last older one
+        self.full_due = time.monotonic() + full_every
+        self.full_collections = 0
+
+    def settle(self) -> None:
+        young = gc.get_count()[1]
+        if young != self.young_collections:  # a young collection ran: freeze its survivors
+            gc.freeze()
+            self.young_collections = young
+        if time.monotonic() >= self.full_due:
+            gc.unfreeze()
+            gc.collect()
+            gc.freeze()
+            self.full_collections += 1
+            self.young_collections = gc.get_count()[1]
+            self.full_due = time.monotonic() + self.full_every
+
+
+_streaming: _Streaming | None = None  # the collector is process-wide, and so is this
 
 
 @contextmanager
-def streaming_heap() -> Iterator[None]:
+def streaming_heap(full_every: float = FULL_EVERY) -> Iterator[None]:
     """Freeze what exists now and collect less often until the block ends (then restore)."""
+    global _streaming  # noqa: PLW0603 - one collector per process
     before = gc.get_threshold()
     gc.freeze()
     gc.set_threshold(YOUNG_THRESHOLD, *before[1:])
+    outer, _streaming = _streaming, _Streaming(full_every)
     try:
         yield
     finally:
+        _streaming = outer
         gc.set_threshold(*before)
         gc.unfreeze()
+
+
+def settle() -> None:
+    """Between batches of a stream: see the module notes. Outside ``streaming_heap``: nothing."""
+    if _streaming is not None:
+        _streaming.settle()
+
+
+def full_collections() -> int:
+    """Full collections ``settle()`` ran in the current streaming block (tests, metrics)."""
+    return 0 if _streaming is None else _streaming.full_collections

@@ -12,7 +12,7 @@ from watchtower.alerting.alert import AlertTransition
 from watchtower.deadletter import DeadLetter
 from watchtower.engine import Engine
 from watchtower.errors import InvalidMention
-from watchtower.heap import streaming_heap
+from watchtower.heap import settle, streaming_heap
 from watchtower.mention import Mention, decode
 from watchtower.sources.files import read_lines
 
@@ -78,6 +78,7 @@ async def _replay(
                 for transition in await engine.process(batch):
                     sink(transition)
                 batch = []
+                settle()
                 if progress is not None and time.perf_counter() - shown > 0.5:
                     shown = time.perf_counter()
                     _show_progress(progress, engine, shown - started)
