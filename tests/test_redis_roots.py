@@ -16,7 +16,6 @@ from test_redis_store import rich_state, run_stream
 from watchtower.config import Config, Duration, InputConfig, Secret, StateConfig
 from watchtower.mention import Mention, from_dict
 from watchtower.state import keys, redis_store
-from watchtower.state.memory import MemoryStore
 from watchtower.state.redis_store import RedisStore
 from watchtower.synth import generate
 from watchtower.threads import resolve_roots
@@ -261,12 +260,6 @@ async def test_held_roots_give_the_same_alerts_as_memory(
     """Small batches and a cache too small for the stream: misses go to Redis, same alerts."""
     config = Config(input=InputConfig(root_memory=Duration(1800.0)))
     mentions = [from_dict(r, 4000) for r in generate(seed=5, threads=200, hours=2.0)]
-    memory = MemoryStore(
-        thread_ttl=config.state.thread_ttl,
-        max_threads=config.state.max_threads,
-        root_memory=config.input.root_memory,
-        max_roots=config.input.max_remembered_roots,
-    )
     in_redis = RedisStore(
         redis_url,
         thread_ttl=config.state.thread_ttl,
@@ -275,7 +268,7 @@ async def test_held_roots_give_the_same_alerts_as_memory(
         cached_roots=cached_roots,
     )
     try:
-        expected = await run_stream(build_engine(config, memory), mentions, batch)
+        expected = await run_stream(build_engine(config), mentions, batch)  # the memory store
         assert len(expected) > 0
         assert await run_stream(build_engine(config, in_redis), mentions, batch) == expected
     finally:

@@ -11,9 +11,8 @@ import pytest
 
 from test_redis_roots import Commands
 from test_redis_store import rich_state, run_stream
-from watchtower.config import Config
+from watchtower.config import Config, Secret, StateConfig
 from watchtower.mention import from_dict
-from watchtower.state.memory import MemoryStore
 from watchtower.state.redis_store import RedisStore
 from watchtower.state.thread_state import Episode
 from watchtower.synth import generate
@@ -128,24 +127,12 @@ async def test_held_states_give_the_same_alerts_as_memory_while_versions_move_on
 ) -> None:
     """Every third batch another worker re-saves (unchanged) threads this one holds: their
     versions move on under it, so its next batch meets conflicts and redoes them from Redis."""
-    config = Config()
     mentions = [from_dict(r, 4000) for r in generate(seed=5, threads=200, hours=2.0)]
-    memory = MemoryStore(
-        thread_ttl=config.state.thread_ttl,
-        max_threads=config.state.max_threads,
-        root_memory=config.input.root_memory,
-        max_roots=config.input.max_remembered_roots,
-    )
-    expected = await run_stream(build_engine(config, memory), mentions, 64)
+    expected = await run_stream(build_engine(Config()), mentions, 64)  # the memory store
     assert len(expected) > 0
-    store = RedisStore(
-        redis_url,
-        thread_ttl=config.state.thread_ttl,
-        max_threads=config.state.max_threads,
-        root_memory=config.input.root_memory,
-        cached_threads=cached_threads,
-    )
-    engine = build_engine(config, store)
+    state = StateConfig(backend="redis", redis_url=Secret(redis_url), cached_threads=cached_threads)
+    store = RedisStore.from_config(Config(state=state))
+    engine = build_engine(Config(state=state), store)
     got = []
     try:
         for number, start in enumerate(range(0, len(mentions), 64)):
