@@ -178,6 +178,16 @@ async def test_batch_wait_lets_a_batch_fill() -> None:
     await d.teardown()
 
 
+async def test_a_batcher_that_is_behind_does_not_wait() -> None:
+    """Two mentions already waiting: the engine is behind, so the batch goes at once."""
+    d = _daemon(batch_size=10, batch_wait=30.0)
+    inbox = d.runtime.inbox
+    assert inbox.offer("test", [from_dict(mention(f"m{i}", i, "x"), 100) for i in range(2)])
+    batch = await asyncio.wait_for(Batcher(d.runtime).collect(), 5.0)
+    assert [a.mention.id for a in batch] == ["m0", "m1"]
+    await d.teardown()
+
+
 async def test_a_failing_batch_is_retried_then_dropped_and_marked_done(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
