@@ -254,7 +254,7 @@ class NotifyConfig:
 class DaemonConfig:
     queue_size: int = 10_000  # mentions waiting for the engine; full: sources back off
     batch_size: int = 256  # mentions per engine batch (one store round trip)
-    batch_wait: Duration = Duration(0.005)  # wait at most this long to fill a batch
+    batch_wait: Duration = Duration(0.005)  # when keeping up, wait this long to fill a batch
     shutdown_timeout: Duration = Duration(10)  # drain this long on SIGTERM, then stop anyway
 
 
