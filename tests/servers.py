@@ -15,12 +15,17 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import aiohttp
 import orjson
 from aiohttp import web
+
+from watchtower.daemon import Daemon
+from watchtower.sources.http import HttpServer
 
 HOST = "127.0.0.1"
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")  # mosquitto lives here, often off PATH
@@ -262,3 +267,17 @@ async def start_receiver() -> tuple[Receiver, web.AppRunner]:
     await site.start()
     receiver.port = runner.addresses[0][1]
     return receiver, runner
+
+
+@asynccontextmanager
+async def daemon_api(daemon: Daemon) -> AsyncIterator[tuple[str, aiohttp.ClientSession]]:
+    """The daemon's HTTP API on a free loopback port, its base URL and a client session; the
+    daemon (server included) is torn down when the block ends."""
+    server = HttpServer(daemon.runtime, HOST, 0)
+    await server.start()
+    daemon.http = server  # torn down with the daemon
+    try:
+        async with aiohttp.ClientSession() as session:
+            yield f"http://{HOST}:{server.port}", session
+    finally:
+        await daemon.teardown()

@@ -27,8 +27,8 @@ from watchtower.config import (
     Secret,
 )
 from watchtower.daemon import Daemon
-from watchtower.sources.http import HttpServer
 
+from servers import daemon_api
 from streams import T0, burst, mention
 
 TOKEN = "s3cret-token"  # noqa: S105 - a test token
@@ -76,14 +76,8 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         notify=NotifyConfig(console=False),
     )
     daemon = Daemon(config)
-    server = HttpServer(daemon.runtime, "127.0.0.1", 0)
-    await server.start()
-    daemon.http = server  # torn down with the daemon
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield Api(daemon, f"http://127.0.0.1:{server.port}", session, dead)
-    finally:
-        await daemon.teardown()
+    async with daemon_api(daemon) as (base, session):
+        yield Api(daemon, base, session, dead)
 
 
 def record(mid: str, text: str = "@acme where is my refund", **more: Any) -> dict[str, Any]:

@@ -20,9 +20,8 @@ from watchtower.clock import ManualClock
 from watchtower.config import Config, HttpConfig, NotifyConfig, RouteConfig, Secret
 from watchtower.daemon import Daemon
 from watchtower.mention import format_time
-from watchtower.sources.http import HttpServer
 
-from servers import Receiver
+from servers import Receiver, daemon_api
 
 NOW = 1_790_000_000.0
 TOKEN = "s3cret-token"  # noqa: S105 - a test token
@@ -78,14 +77,8 @@ async def api(receiver: Receiver) -> AsyncIterator[Api]:
         notify=NotifyConfig(console=False, routes=(route,)),
     )
     daemon = Daemon(config, clock=ManualClock(NOW))
-    server = HttpServer(daemon.runtime, "127.0.0.1", 0)
-    await server.start()
-    daemon.http = server  # torn down with the daemon
-    try:
-        async with aiohttp.ClientSession() as session:
-            yield Api(daemon, f"http://127.0.0.1:{server.port}", session, receiver)
-    finally:
-        await daemon.teardown()
+    async with daemon_api(daemon) as (base, session):
+        yield Api(daemon, base, session, receiver)
 
 
 async def test_a_silence_set_over_http_holds_back_that_brand_only(api: Api) -> None:
