@@ -17,6 +17,7 @@ from watchtower.deadletter import DeadLetter
 from watchtower.errors import ConfigError
 from watchtower.feeder import add_feed_command
 from watchtower.replay import progress_stream, replay
+from watchtower.silence_command import add_silence_command
 from watchtower.sources.run_command import add_run_command
 from watchtower.synth import add_generate_command
 from watchtower.wiring import build_engine
@@ -51,6 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     add_notify_test_command(sub)
     add_feed_command(sub)
     add_backtest_command(sub)
+    add_silence_command(sub)
     return parser
 
 
