@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
+import unicodedata
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -12,12 +13,12 @@ from typing import Any
 import pytest
 
 from watchtower.alerting.alert import AlertTransition
-from watchtower.alerting.message import FAILURE, SUCCESS, WARNING, followers, render
+from watchtower.alerting.message import FAILURE, SUCCESS, WARNING, Message, followers, render
 from watchtower.alerting.notify import redact, send
 from watchtower.alerting.notify_test import add_notify_test_command, sample_transition
 from watchtower.config import RouteConfig, Secret
 
-from servers import Receiver
+from servers import Received, Receiver
 
 NOW = 1_790_000_000.0
 
@@ -44,7 +45,7 @@ def test_body_says_why_how_fast_how_angry_who_and_where() -> None:
     assert "78% negative" in body
     assert "**Authors:** 41" in body
     assert "`▁▁▂▃▅▇█`" in body  # the sparkline, as code so chats keep it monospaced
-    assert '@loud_traveller (1.2M followers): "Third cancelled flight' in body
+    assert '@\u200bloud_traveller (1.2M followers): "Third cancelled flight' in body
     assert "(https://x.com/loud_traveller/status/1790000000000000007)" in body
     assert "[open thread](https://x.com/someone/status/1790000000000000001)" in body
     assert f"`tw:1790000000000000001@{int(NOW) - 35 * 60}` #2" in body
@@ -63,7 +64,7 @@ def test_stays_short_for_chat_even_with_long_posts() -> None:
     t = replace(sample_transition(NOW), top_mentions=[post] * 10, url=None)
     m = render(t)
     assert len(m.body) < 1500
-    assert m.body.count("@a (12.3k followers)") == 3  # the top three, snippets cut
+    assert m.body.count("@\u200ba (12.3k followers)") == 3  # the top three, snippets cut
     assert "…" in m.body
     assert "(no link)" in m.body
 
@@ -247,7 +248,7 @@ def test_ordinary_values_come_out_unchanged() -> None:
     )
     m = render(t)
     assert m.title == "[CRITICAL] acme_telecom: thread tw:123 escalating (score 0.86)"
-    assert f'1. @united (950 followers): "{text}" [link]({url})' in m.body
+    assert f'1. @\u200bunited (950 followers): "{text}" [link]({url})' in m.body
     assert m.body.endswith(
         "**Thread:** [open thread](https://x.com/acme_telecom/status/123)"
         " · episode `tw:123@1789997900` #2"
@@ -260,3 +261,224 @@ def test_console_line_is_one_line() -> None:
     assert line.splitlines() == [line]
     assert "\x1b" not in line  # no terminal escape either
     assert " t1 2099-01-01T00:00:00.000Z CRITICAL [2J score=0.86 " in line
+
+
+# Mentions: nothing from a post, handle, brand or id can ping anyone, in Markdown or plain text.
+
+Z = "\u200b"  # the zero-width space that breaks a mention
+MENTIONS = "@alice <@U1> <@!2> <@&3> <!here> @**bob** @*ops* x@y.example"
+LIVE_MENTION = re.compile(r"@(?=[\w*!&])")  # an @ some chat could take for a mention
+
+
+def _live_mentions(m: Message, t: AlertTransition) -> list[str]:
+    """The live-looking @s of a message, but the ``@<start epoch>`` of its episode id (ours)."""
+    shown = (m.title + "\n" + m.body).replace("@" + t.episode_id.rpartition("@")[2], "")
+    return LIVE_MENTION.findall(shown)
+
+
+@pytest.mark.parametrize(
+    ("text", "markdown", "plain_text"),
+    [
+        ("@alice", f"@{Z}alice", f"@{Z}alice"),
+        (
+            "hi @alice.b, @_Bob_S and @Ünal",
+            f"hi @{Z}alice.b, @{Z}\\_Bob_S and @{Z}Ünal",
+            f"hi @{Z}alice.b, @{Z}_Bob_S and @{Z}Ünal",
+        ),
+        ("@Here @channel @everyone", f"@{Z}Here @{Z}channel @{Z}everyone", None),
+        (
+            "<@U123> <@!123> <@&456> <#C1>",
+            f"\\<@{Z}U123\\> \\<@{Z}!123\\> \\<@{Z}&456\\> \\<#C1\\>",
+            f"<{Z}@{Z}U123> <{Z}@{Z}!123> <{Z}@{Z}&456> <{Z}#C1>",
+        ),
+        (
+            "<!here> <!subteam^S1|ops>",
+            "\\<!here\\> \\<!subteam^S1\\|ops\\>",
+            f"<{Z}!here> <{Z}!subteam^S1|ops>",
+        ),
+        (
+            "@**alice** @*ops* @_**bob**",
+            f"@{Z}\\*\\*alice\\*\\* @{Z}\\*ops\\* @{Z}\\_\\*\\*bob\\*\\*",
+            f"@{Z}**alice** @{Z}*ops* @{Z}_**bob**",
+        ),
+        ("ann@example.com @115712", f"ann@{Z}example.com @{Z}115712", None),
+        ("at 5 @ gate, a@?b", "at 5 @ gate, a@?b", None),  # no name after the @: as it is
+        (
+            "[click](http://evil.example) ![i](http://evil.example/p.png)",
+            "\\[click\\](http://evil.example) !\\[i\\](http://evil.example/p.png)",
+            f"[click]{Z}(http://evil.example) ![i]{Z}(http://evil.example/p.png)",
+        ),
+        (
+            "*now* _or_ ~~x~~ `code` a_b \\ &amp; |t| <3",
+            "\\*now\\* \\_or\\_ \\~\\~x\\~\\~ \\`code\\` a_b \\\\ \\&amp; \\|t\\| \\<3",
+            f"*now* _or_ ~~x~~ `code` a_b \\ &amp; |t| <{Z}3",
+        ),
+    ],
+)
+def test_a_post_is_inert_in_markdown_and_in_plain_text(
+    text: str, markdown: str, plain_text: str | None
+) -> None:
+    m = render(_with("text", text))
+    assert f'1. @{Z}loud_traveller (1.2M followers): "{markdown}" [link](' in m.body
+    shown = plain_text or markdown
+    assert f'1. @{Z}loud_traveller (1.2M followers): "{shown}" https://' in m.as_text().body
+
+
+@pytest.mark.parametrize("field", ["brand", "thread_id", "episode_id", "handle", "text"])
+def test_no_value_can_mention_anyone(field: str) -> None:
+    t = _with(field, MENTIONS)
+    m = render(t)
+    text = m.as_text()
+    for shown in (m, text):
+        assert _live_mentions(shown, t) == []
+        assert "@alice" not in shown.title + shown.body
+    outside_code = re.sub(r"(?<!\\)`[^`]*`", "", m.title + m.body)  # in code, < is no markup
+    assert re.search(r"(?<!\\)<", outside_code) is None
+    assert re.search(f"<(?!{Z})", text.title + text.body) is None  # no <!here>, <@U1>, <@&3>
+    assert len(_live_mentions(Message(MENTIONS, "", ""), sample_transition(NOW))) == 7
+
+
+def test_the_episode_id_stays_whole_to_copy() -> None:
+    t = sample_transition(NOW)
+    episode = t.episode_id
+    assert f"· episode `{episode}` #2" in render(t).body
+    assert f"· episode {episode} #2" in render(t).as_text().body
+    body = render(replace(t, episode_id="@alice@1789997900")).body
+    assert f"· episode `@{Z}alice@1789997900` #2" in body
+    body = render(replace(t, episode_id="tw:1@alice")).body
+    assert f"· episode `tw:1@{Z}alice` #2" in body  # no epoch at its end: a name, broken
+
+
+# Plain text: for services that show no Markdown, the same message without its markup.
+
+
+def test_text_variant_of_an_alert_reads_plainly() -> None:
+    t = sample_transition(NOW)
+    m = render(t)
+    text = m.as_text()
+    assert text.title == m.title  # nothing to unescape
+    assert text.notify_type == m.notify_type
+    assert text.body == "\n".join(
+        [
+            "Why: score 0.86 >= critical 0.8",
+            "- expected size 240 vs big 100 -> P(big) 0.91",
+            "- accelerating x2.4 (short vs long rate)",
+            "- negativity 0.78 >= 0.5 (boost)",
+            "",
+            "Growth: ▁▁▂▃▅▇█ 4.2/min, acceleration x2.4, 57 mentions in 35 min",
+            "Anger: 78% negative · Authors: 41 · Reach: max 1.2M followers",
+            "",
+            "Top posts:",
+            f'1. @{Z}loud_traveller (1.2M followers): "Third cancelled flight this week and'
+            ' nobody at the desk. Never again."'
+            " https://x.com/loud_traveller/status/1790000000000000007",
+            "",
+            f"Thread: https://x.com/someone/status/1790000000000000001 · episode {t.episode_id} #2",
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "expected"),
+    [
+        ("brand", "acme\n[RESOLVED] all clear", "[CRITICAL] acme [RESOLVED] all clear: thread "),
+        ("brand", "acme_telecom", "[CRITICAL] acme_telecom: thread "),
+        ("brand", "_acme_ *co*", "[CRITICAL] _acme_ *co*: thread "),
+        ("thread_id", "t1](http://evil.example)", f" thread t1]{Z}(http://evil.example) escal"),
+        ("thread_id", "a\\b `c` <d>", f" thread a\\b `c` <{Z}d> escalating "),
+        ("episode_id", "e`1`\n@here@1", f" · episode e`1` @{Z}here@1 #2"),
+        ("episode_id", "<!here>](x)@5", f" · episode <{Z}!here>]{Z}(x)@5 #2"),
+        ("handle", "a_b_", f'1. @{Z}a_b_ (1.2M followers): "Third'),
+        ("text", "x\r\n\x1b[2J\u202e\x85y", '"x [2J y" https://'),
+    ],
+)
+def test_text_variant_undoes_exactly_the_escaping(field: str, value: str, expected: str) -> None:
+    m = render(_with(field, value)).as_text()
+    assert expected in m.title + "\n" + m.body
+
+
+@pytest.mark.parametrize("field", ["brand", "thread_id", "episode_id", "handle", "text"])
+def test_text_variant_of_hostile_values_is_one_line_and_controls_free(field: str) -> None:
+    plain_body = render(sample_transition(NOW)).as_text().body
+    m = render(_with(field, NASTY)).as_text()
+    assert m.title.splitlines() == [m.title]
+    assert len(m.body.splitlines()) == len(plain_body.splitlines())
+    assert [line[:40] for line in m.body.splitlines() if line.startswith("Thread:")] == [
+        "Thread: https://x.com/someone/status/179"
+    ]
+    controls = [c for c in m.title + m.body if unicodedata.category(c) == "Cc" and c != "\n"]
+    assert controls == []
+    assert "\u202e" not in m.title + m.body
+    assert "http://evil.example" not in m.body or f"]{Z}(http://evil.example)" in m.body
+
+
+def test_text_variant_of_the_notify_test_note() -> None:
+    m = Message(
+        "[TEST] t", "_Test alert from `watchtower notify-test`: all fine._\n\n**Why:** x", ""
+    )
+    assert m.as_text().body == "Test alert from watchtower notify-test: all fine.\n\nWhy: x"
+
+
+# Delivery: apprise picks the body format per URL; what a real HTTP receiver gets.
+
+DELIVERED_TEXT = "cc @alice <@123> <!here> [x](http://evil.example) *now*"
+
+
+def _delivered(request: Received) -> tuple[str, str]:
+    """(title, body) of a request from apprise's json, form, ntfy, gotify or mattermost plugin."""
+    data = request.data
+    assert isinstance(data, dict)
+    if "text" in data:  # mattermost: the title is the body's first line
+        title, _, body = str(data["text"]).partition("\r\n")
+        return title, body
+    return str(data["title"]), str(data["message"])
+
+
+@pytest.mark.parametrize(
+    ("url", "markdown"),
+    [
+        ("json://{host}/md", True),
+        ("json://{host}/text?format=text", False),
+        ("form://{host}/form?format=text", False),
+        ("ntfy://{host}/alerts", False),  # a push service apprise sends plain text
+        ("gotify://{host}/token", False),
+        ("gotify://{host}/token?format=markdown", True),  # Gotify can show Markdown if asked
+        ("mmost://{host}/token", True),  # apprise calls it text; Mattermost renders Markdown
+        ("mmost://{host}/token?format=text", False),
+    ],
+)
+async def test_each_target_gets_its_format_and_no_live_mention(
+    receiver: Receiver, url: str, markdown: bool
+) -> None:
+    t = _with("text", DELIVERED_TEXT)
+    t = replace(t, brand="acme [ops]", top_mentions=[{**t.top_mentions[0], "handle": "alice"}])
+    message = render(t)
+    target = url.format(host=f"127.0.0.1:{receiver.port}")
+    result = await send(RouteConfig("chat", (Secret(target),)), message)
+    assert result.ok, result.describe()
+    (request,) = receiver.requests
+    title, body = _delivered(request)
+    expected = message if markdown else message.as_text()
+    assert (title, body) == (expected.title, expected.body)
+    assert "@alice" not in title + body
+    assert _live_mentions(Message(title, body, ""), t) == []
+    if markdown:
+        assert "acme \\[ops\\]" in title
+        assert "\\[x\\](http://evil.example)" in body
+    else:
+        assert "\\" not in title + body
+        assert title.startswith("[CRITICAL] acme [ops]: thread ")
+        assert f'"cc @{Z}alice <{Z}@{Z}123> <{Z}!here> [x]{Z}(http://evil.example) *now*"' in body
+        assert "Why: score" in body
+        assert "**" not in body
+
+
+async def test_notify_test_in_plain_text(receiver: Receiver, tmp_path: Path) -> None:
+    args = _notify_test_args(tmp_path, receiver.url("/sms") + "?format=text", "chat")
+    assert await asyncio.to_thread(args.func, args) == 0
+    (request,) = receiver.requests
+    title, body = _delivered(request)
+    assert body.startswith("Test alert from watchtower notify-test: nothing is wrong, no action")
+    assert "\\" not in title + body
+    assert "**" not in body
+    assert "`" not in body

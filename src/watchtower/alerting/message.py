@@ -10,18 +10,34 @@ from the public, so each is shown as inert text (the rest is ours: numbers, conf
 - One line (``alert.one_line``): controls, separators and other whitespace become single spaces,
   invisible format characters (bidi overrides, zero-width spaces) are dropped. A value cannot
   start a line, so line-start syntax (``#``, ``>``, ``-``, ``1.``, table rows) never applies.
-- Markdown: notify.py always hands apprise the title and body as MARKDOWN, which apprise sends
-  as is (Discord, Mattermost, text-only services), turns into HTML (Python-Markdown: raw HTML
-  passes) or into Slack mrkdwn. So a value is escaped as CommonMark inline text: a backslash
-  before each character that can start markup in mid-line, ``\\ ` * ~ | [ ] < >``, ``&`` of an
-  entity, and ``_`` unless it sits between letters or digits (intraword, never emphasis:
-  ``acme_telecom`` stays as is). Escaping ``< >`` also stops ``<!here>``, ``<@U1>``,
-  ``<url|text>`` and HTML; with ``[ ]`` escaped, ``( )`` and ``!`` are plain text.
-- Mass mentions (``@here``, ``@channel``, ``@everyone``, ``@all``, ``@room``...) get a zero-width
-  space after the ``@``: invisible, and no chat takes it for a mention.
+- Markdown: notify.py hands apprise the title and body as MARKDOWN (unless the service shows
+  plain text, below), which apprise sends as is (Discord, Mattermost), turns into HTML
+  (Python-Markdown: raw HTML passes) or into Slack mrkdwn. So a value is escaped as CommonMark
+  inline text: a backslash before each character that can start markup in mid-line,
+  ``\\ ` * ~ | [ ] < >``, ``&`` of an entity, and ``_`` unless it sits between letters or
+  digits (intraword, never emphasis: ``acme_telecom`` stays as is). Escaping ``< >`` also stops
+  ``<!here>``, ``<@U1>``, ``<url|text>`` and HTML; with ``[ ]`` escaped, ``( )`` and ``!`` are
+  plain text.
+- Mentions: every ``@`` of such a value before a letter, digit, ``_``, ``*``, ``!`` or ``&`` is
+  followed by a zero-width space (U+200B): invisible, and no chat takes ``@alice`` or ``@here``
+  for a mention then, of one person or of a channel (Slack, Mattermost, Rocket.Chat, Discord,
+  Telegram, Zulip's ``@**name**``, ``<@U1>``, ``<@&role>``). The handle shown before a post is
+  the author's, so its ``@`` too. Only the ``@<start epoch>`` that ends an episode id stays as it
+  is: ours, digits only, and people copy the id to ack the episode.
 - A URL becomes a link only when it is a plain http(s) URL with a host and no user part, of
   URL characters only; anything else is withheld (the message says so).
 An id inside a code span needs no escaping there (no markup in code), unless it holds a backtick.
+
+Matrix also notifies whoever's display name or user name a message merely contains (its legacy
+push rules, which apprise's events do not opt out of): no escaping stops that.
+
+``Message.as_text()`` is the message for a service that shows plain text (SMS, pagers, apprise
+URLs with ``?format=text``; notify.py picks per URL): this Markdown undone, without backslashes,
+``**`` or link syntax, links as bare URLs. The outbox stores the Markdown only, so ``plain``
+reads the text back from it, undoing exactly what render() writes. It stays inert where a
+service renders markup all the same: mentions stay broken, and a zero-width space follows a
+value's ``<`` (no ``<!here>``, ``<url|text>``, HTML tag or autolink) and a value's ``]`` before
+``(`` (no link or image). Emphasis or code spans of a post can still show there.
 """
 
 from __future__ import annotations
@@ -42,8 +58,16 @@ SNIPPET_CHARS = 140  # of each top post's text
 MAX_POSTS = 3
 
 _MARKUP = re.compile(r"[\\`*~|\[\]<>]|&(?=#?[0-9A-Za-z]{1,32};)|(?<![^\W_])_|_(?![^\W_])")
-_MASS_MENTION = re.compile(
-    r"@(?=(?:all|channel|everyone|here|room|stream|topic)(?![^\W_]))", re.IGNORECASE
+_ZWSP = "\u200b"  # zero-width space: breaks a mention, invisible
+# An @ that can start a mention: @alice, @here, @123, Zulip's @**name** and @*group*, Discord's
+# <@!id> and <@&role>.
+_MENTION = re.compile(r"@(?=[\w*!&])")
+# render()'s Markdown, token by token, for ``plain``: what inert() escaped, a code span, one of
+# our links, our ** and _ emphasis (a post's * is always escaped, and so is its _ but between
+# letters or digits).
+_OURS = re.compile(
+    r"\\(?P<escaped>.)|`(?P<code>[^`]*)`|\[[^\[\]\\`]*\]\((?P<url>[^()\s]*)\)"
+    r"|\*+|(?<![^\W_])_|_(?![^\W_])"
 )
 _URL = re.compile(r"https?://[-A-Za-z0-9._~:/?#@!$&'()*+,;=%]+", re.IGNORECASE)
 _WITHHELD = "(link withheld: not a plain http(s) URL)"
@@ -54,6 +78,10 @@ class Message:
     title: str
     body: str  # markdown
     notify_type: str  # failure | warning | success (apprise NotifyType values)
+
+    def as_text(self) -> Message:
+        """The same message as plain text, for a service that shows no Markdown."""
+        return Message(plain(self.title), plain(self.body), self.notify_type)
 
 
 def render(transition: AlertTransition, top_level: str = "critical") -> Message:
@@ -137,12 +165,12 @@ def _post_link(post: dict[str, Any]) -> str:
 def _footer(t: AlertTransition) -> list[str]:
     target = link_target(t.url)
     where = f"[open thread]({target})" if target else _WITHHELD if t.url else "(no link)"
-    return ["", f"**Thread:** {where} · episode {_code(t.episode_id)} #{t.sequence}"]
+    return ["", f"**Thread:** {where} · episode {_episode(t.episode_id)} #{t.sequence}"]
 
 
 def inert(value: str) -> str:
     """A mention-controlled ``value`` as markdown that shows as one line of itself, no markup."""
-    return _unmention(_MARKUP.sub(r"\\\g<0>", one_line(value)))
+    return _MARKUP.sub(r"\\\g<0>", _unmention(one_line(value)))
 
 
 def link_target(url: object) -> str | None:
@@ -155,16 +183,38 @@ def link_target(url: object) -> str | None:
     return url.replace("(", "%28").replace(")", "%29")  # a ")" would end the destination
 
 
-def _code(value: str) -> str:
-    """``value`` as inline code (kept monospaced to copy), or as inert text if it has a `."""
-    text = one_line(value)
+def _episode(episode_id: str) -> str:
+    """The id as inline code (monospaced, to copy and ack), or as inert text if it has a `.
+
+    Its ``@<start epoch>`` ending is ours and stays as it is; the thread id before it is not.
+    """
+    text = one_line(episode_id)
+    thread, at, started = text.rpartition("@")
+    if not (at and started.isascii() and started.isdigit()):
+        thread, at, started = text, "", ""
     if "`" in text or not text:
-        return inert(text)
-    return f"`{_unmention(text)}`"
+        return f"{inert(thread)}{at}{started}"
+    return f"`{_unmention(thread)}{at}{started}`"
 
 
 def _unmention(text: str) -> str:
-    return _MASS_MENTION.sub("@\u200b", text)  # a zero-width space after the @
+    return _MENTION.sub("@" + _ZWSP, text)
+
+
+def plain(markdown: str) -> str:
+    """A title or body render() wrote, as plain text: inert values unescaped, our markup gone."""
+    return _OURS.sub(_plain_token, markdown)
+
+
+def _plain_token(match: re.Match[str]) -> str:
+    escaped, code, url = match["escaped"], match["code"], match["url"]
+    if escaped == "<" or (escaped == "]" and match.string.startswith("(", match.end())):
+        return escaped + _ZWSP
+    if escaped is not None:
+        return escaped
+    if code is not None:  # the sparkline, or an episode id: a value, to keep inert
+        return code.replace("<", "<" + _ZWSP).replace("](", "]" + _ZWSP + "(")
+    return url or ""  # a link as its bare URL; emphasis markers go
 
 
 def followers(n: int) -> str:

@@ -4,6 +4,12 @@ Each URL gets its own apprise object, so a result maps to exactly one URL: the o
 which URLs of a route already took a message and a retry only goes to the others (a chat that
 accepted the alert never sees it twice because the pager next to it was down). Apprise URLs
 carry tokens, so a URL only ever leaves this module through ``redact``.
+
+The message goes as Markdown, which apprise turns into what the service takes (HTML, Slack
+mrkdwn) or sends as is, except to a service that shows plain text: there Markdown would show as
+backslashes and asterisks, so it gets ``Message.as_text()``. Which one apprise says: the format it
+resolves for a Markdown message to that URL (the service's own, or ``?format=`` in the URL).
+Apprise calls a few chats text that render Markdown all the same; they keep the Markdown.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ import re
 import warnings
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import apprise
 from apprise.plugins import N_MGR
@@ -32,6 +39,9 @@ SEND_TIMEOUT = 30.0  # seconds for one route's call; the outbox lease must be lo
 # 408 (timeout), 425 (too early) and 429 (rate limited) are worth another try.
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 _HTTP_ERROR = re.compile(r"error=(\d{3})\b")
+# Apprise schemes it declares plain text for but whose service renders Markdown (and would show
+# a plain text's post markup live): they get the Markdown, unless the URL asks ``?format=text``.
+_MARKDOWN_ANYWAY = frozenset({"mmost", "mmosts", "zulip"})
 
 
 @dataclass(frozen=True)
@@ -127,11 +137,14 @@ async def _send_one(url: str, message: Message, within: float) -> UrlResult:
     apobj = apprise.Apprise()
     if not apobj.add(url):
         return UrlResult(shown, key, ok=False, retryable=False, detail="not a valid apprise URL")
+    body_format = body_format_for(url, apobj[0])
+    if body_format == apprise.NotifyFormat.TEXT:
+        message = message.as_text()
     with await apobj.async_notify(
         body=message.body,
         title=message.title,
         notify_type=apprise.NotifyType(message.notify_type),
-        body_format=apprise.NotifyFormat.MARKDOWN,
+        body_format=body_format,
         timeout=within,
     ) as result:
         if result.status == apprise.AppriseResultStatus.SUCCESS:
@@ -146,6 +159,19 @@ async def _send_one(url: str, message: Message, within: float) -> UrlResult:
         return UrlResult(shown, key, ok=False, retryable=True, detail=detail)
     retryable = code >= 500 or code in _RETRYABLE_4XX or code < 400
     return UrlResult(shown, key, ok=False, retryable=retryable, detail=f"HTTP {code}")
+
+
+def body_format_for(url: str, service: Any) -> apprise.NotifyFormat:
+    """TEXT if ``service`` (apprise's plugin for ``url``) shows plain text, else MARKDOWN."""
+    resolve = getattr(service, "resolve_format", None)  # older apprise: one notify_format
+    shown = resolve(apprise.NotifyFormat.MARKDOWN) if resolve else service.notify_format
+    if shown != apprise.NotifyFormat.TEXT:
+        return apprise.NotifyFormat.MARKDOWN
+    scheme, _, rest = url.partition("://")
+    asked = "format" in parse_qs(rest.partition("?")[2])
+    if scheme.lower() in _MARKDOWN_ANYWAY and not asked:
+        return apprise.NotifyFormat.MARKDOWN
+    return apprise.NotifyFormat.TEXT
 
 
 def _http_status(lines: Iterable[str]) -> int | None:
