@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import operator
 import time
 import zlib
 from collections import OrderedDict
@@ -397,6 +398,12 @@ _STATE_FIELDS = tuple(
     for f in dataclasses.fields(ThreadState)
     if f.name not in ("thread_id", "version", "last_seen")
 )
+_state_values = operator.attrgetter(*_STATE_FIELDS)
+_episode_values = operator.attrgetter(*_EPISODE_FIELDS)
+_top_values = operator.attrgetter(*_TOP_FIELDS)
+_HEADER = 4  # version, layout, active, last_seen
+_EPISODE_AT = _HEADER + _STATE_FIELDS.index("episode")
+_TOP_AT = _HEADER + _STATE_FIELDS.index("top")
 # A fingerprint of the layout: a state written by a build with other fields is refused loudly
 # instead of being read into the wrong fields.
 LAYOUT = format(
@@ -412,14 +419,10 @@ def encode_state(state: ThreadState, version: int) -> bytes:
     """``[version, layout, active 1/0, last_seen, field, ...]``; nested values as lists."""
     episode = state.episode
     active = 1 if episode.id is not None or episode.pending_level is not None else 0
-    values: list[Any] = [version, LAYOUT, active, state.last_seen]
-    for name in _STATE_FIELDS:
-        value = getattr(state, name)
-        if name == "episode":
-            value = [getattr(value, f) for f in _EPISODE_FIELDS]
-        elif name == "top":
-            value = [[getattr(m, f) for f in _TOP_FIELDS] for m in value]
-        values.append(value)
+    values: list[Any] = [version, LAYOUT, active, state.last_seen, *_state_values(state)]
+    # one C call per object instead of a getattr per field: this runs for every saved thread
+    values[_EPISODE_AT] = _episode_values(episode)
+    values[_TOP_AT] = [_top_values(m) for m in state.top]
     return orjson.dumps(values)
 
 
