@@ -158,6 +158,10 @@ async def test_a_payload_that_cannot_be_decoded_is_counted_and_reading_goes_on(
         "watchtower_mentions_rejected_total", {"source": "mqtt", "reason": "(record)"}
     )
     assert rejected == 2
+    # received = accepted + rejected, however the read grouped the messages
+    for name, count in (("received", 4), ("accepted", 2)):
+        sample = f"watchtower_mentions_{name}_total"
+        assert registry.get_sample_value(sample, {"source": "mqtt"}) == count
 
 
 def publish_packet(topic: bytes, payload: bytes, qos: int, mid: int = 0, flags: int = 0) -> bytes:

@@ -51,7 +51,15 @@ class Inbox:
 
     def count(self, source: str, where: str, decoded: Decoded) -> None:
         """Count a body's records as received and dead-letter its rejections."""
-        _labelled(self._received, self.metrics.mentions_received, source).inc(decoded.total)
+        self.received(source, decoded.total)
+        self.reject(source, where, decoded)
+
+    def received(self, source: str, records: int) -> None:
+        """Count ``records`` as received (each also counted accepted or rejected)."""
+        _labelled(self._received, self.metrics.mentions_received, source).inc(records)
+
+    def reject(self, source: str, where: str, decoded: Decoded) -> None:
+        """Count a body's rejections by field and dead-letter them."""
         m = self.metrics
         for r in decoded.rejected:
             m.mentions_rejected.labels(source, r.error.field).inc()

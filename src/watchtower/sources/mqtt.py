@@ -339,18 +339,28 @@ class MqttSource:
         we wait leaves no taken message unacknowledged.
         """
         paho, waiting = client._client, client._queue
+        inbox = self.inbox
         while True:
             messages: list[Received] = [await waiting.get()]
             while len(messages) < READ_CHUNK and not waiting.empty():
                 messages.append(waiting.get_nowait())
+            bodies = [self._decode(message) for message in messages]
+            # The usual case, room for the whole read: queued and counted at once, not per
+            # message (each count is a lock and a label lookup in prometheus-client).
+            if inbox.offer(SOURCE, [m for decoded in bodies for m in decoded.mentions]):
+                inbox.received(SOURCE, sum(decoded.total for decoded in bodies))
+                for message, decoded in zip(messages, bodies, strict=True):
+                    if decoded.rejected:
+                        inbox.reject(SOURCE, str(message.topic), decoded)
+                _ack(paho, messages)
+                continue
             taken = 0
-            for i, message in enumerate(messages):
-                decoded = self._decode(message)
-                if not self.inbox.offer(SOURCE, decoded.mentions):
+            for i, (message, decoded) in enumerate(zip(messages, bodies, strict=True)):
+                if not inbox.offer(SOURCE, decoded.mentions):
                     _ack(paho, messages[taken:i])
                     taken = i
-                    await self.inbox.put(SOURCE, decoded.mentions)  # backpressure
-                self.inbox.count(SOURCE, str(message.topic), decoded)
+                    await inbox.put(SOURCE, decoded.mentions)  # backpressure
+                inbox.count(SOURCE, str(message.topic), decoded)
             _ack(paho, messages[taken:])
 
     def _decode(self, message: Received) -> Decoded:
