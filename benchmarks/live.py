@@ -13,13 +13,15 @@ publisher in another process. A mention's ``created_at`` is set when it is publi
   mentions, and over those published after the first ``--warmup`` seconds (the daemon's
   caches cold, the stream's first threads all new: a start-up transient, not its steady state).
 
-Two references, measured in the same run on the same mentions, memory store, per CPU second:
+Two references, measured on the same mentions right before each backlog and sustained run
+(``--repeat`` times each; the medians are printed last), memory store, per CPU second:
 - engine: ``engine.process`` on mentions decoded beforehand (the stricter one);
 - replay command: what ``watchtower replay FILE`` runs (read the file, decode, engine) on
   those mentions written to a JSONL file; its wall rate is what the command prints.
 Targets: sustained >= 0.5 x replay; p99 < 50 ms at 5k/s. Measures and prints, asserts nothing.
 
-    .venv/bin/python benchmarks/live.py [--seconds 10] [--threads 3000] [--batch-wait 0]
+    .venv/bin/python benchmarks/live.py [--seconds 10] [--repeat 3] [--threads 3000]
+        [--batch-wait 0] [--batch-size 1024] [--per-message 20]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import multiprocessing
 import shutil
 import subprocess
@@ -37,6 +40,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from statistics import median
 from typing import IO, Any
 
 import aiomqtt
@@ -186,8 +190,18 @@ class Run:
         return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else 0.0
 
 
-def live_config(redis_url: str, port: int, topic: str, batch_wait: float | None) -> Config:
-    daemon = DaemonConfig() if batch_wait is None else DaemonConfig(batch_wait=Duration(batch_wait))
+def live_config(
+    redis_url: str,
+    port: int,
+    topic: str,
+    batch_wait: float | None = None,
+    batch_size: int | None = None,
+) -> Config:
+    daemon = DaemonConfig()
+    if batch_wait is not None:
+        daemon = dataclasses.replace(daemon, batch_wait=Duration(batch_wait))
+    if batch_size is not None:
+        daemon = dataclasses.replace(daemon, batch_size=batch_size)
     return Config(
         state=StateConfig(backend="redis", redis_url=Secret(redis_url)),
         http=HttpConfig(enabled=False),
@@ -310,11 +324,17 @@ class References:
     replay: float  # mentions per CPU second of the replay command
     replay_wall: float  # what `watchtower replay` prints as its speed
 
+    @classmethod
+    def measure(cls, records: list[Record]) -> References:
+        engine = asyncio.run(engine_rate([dict(r) for r in records]))
+        replay_wall, replay_cpu = asyncio.run(replay_command_rate(records))
+        return cls(engine, replay_cpu, replay_wall)
+
     def show(self) -> None:
-        print(f"reference, engine only (memory store): {self.engine:7,.0f} per CPU s")
         print(
-            f"reference, `watchtower replay` on the same mentions as a file: "
-            f"{self.replay:7,.0f} per CPU s ({self.replay_wall:,.0f}/s wall, as it prints)",
+            f"reference: engine alone {self.engine:7,.0f} per CPU s; `watchtower replay` on the"
+            f" same mentions as a file {self.replay:7,.0f} per CPU s"
+            f" ({self.replay_wall:,.0f}/s wall, as it prints)",
             flush=True,
         )
 
@@ -337,28 +357,40 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=6.0)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--batch-wait", type=float, help="daemon.batch_wait (default: config)")
+    parser.add_argument("--batch-size", type=int, help="daemon.batch_size (default: config)")
     parser.add_argument("--per-message", type=int, default=1, help="mentions per MQTT message")
+    parser.add_argument("--repeat", type=int, default=3, help="backlog and sustained runs")
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds left out of p50/p99")
     args = parser.parse_args()
     size = max(args.backlog, int(5000 * args.seconds))
     records = stream(args.seed, args.threads, args.hours, size)
     backlog = records[: args.backlog]
-    engine = asyncio.run(engine_rate([dict(r) for r in backlog]))
-    replay_wall, replay_cpu = asyncio.run(replay_command_rate(backlog))
-    refs = References(engine, replay_cpu, replay_wall)
-    refs.show()
-    runs = [
-        (Run("backlog", 0), backlog, True),
-        (Run("sustained", 0), backlog, False),
-        (Run("1k/s", 1000), records[: int(1000 * args.seconds)], False),
-        (Run("5k/s", 5000), records[: int(5000 * args.seconds)], False),
-    ]
     with tempfile.TemporaryDirectory() as tmp, servers(Path(tmp)) as (redis_url, port):
-        for run, chunk, queued in runs:
+
+        def run_daemon(run: Run, chunk: list[Record], queued: bool) -> None:
             asyncio.run(flushall(redis_url))
-            config = live_config(redis_url, port, f"bench/{uuid.uuid4()}", args.batch_wait)
+            topic = f"bench/{uuid.uuid4()}"
+            config = live_config(redis_url, port, topic, args.batch_wait, args.batch_size)
             records_ = [dict(r) for r in chunk]
             asyncio.run(run_live(run, config, records_, 120, args.per_message, queued))
+
+        # Each run right after its own references: this machine's speed drifts by a quarter
+        # within minutes, so a ratio is only fair between measurements taken close together.
+        ratios: dict[str, list[float]] = {"backlog": [], "sustained": []}
+        for _ in range(args.repeat):
+            for name, queued in (("backlog", True), ("sustained", False)):
+                refs = References.measure(backlog)
+                refs.show()
+                run = Run(name, 0)
+                run_daemon(run, backlog, queued)
+                report(run, refs, args.warmup)
+                ratios[name].append(run.per_cpu_second() / refs.replay)
+        for name, values in ratios.items():
+            shown = ", ".join(f"{v:.2f}" for v in values)
+            print(f"{name:>9}: median {median(values):.2f} x replay command ({shown})")
+        for rate in (1000, 5000):
+            run = Run(f"{rate // 1000}k/s", rate)
+            run_daemon(run, records[: int(rate * args.seconds)], False)
             report(run, refs, args.warmup)
 
 
