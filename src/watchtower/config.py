@@ -253,7 +253,9 @@ class NotifyConfig:
 @dataclass(frozen=True)
 class DaemonConfig:
     queue_size: int = 10_000  # mentions waiting for the engine; full: sources back off
-    batch_size: int = 256  # mentions per engine batch (one store round trip)
+    # At most, per engine batch (one store round trip). Batches reach it only when the engine
+    # is behind; replay's size: a 60k backlog drained 0-37% faster per CPU s than with 256.
+    batch_size: int = 512
     batch_wait: Duration = Duration(0.005)  # when keeping up, wait this long to fill a batch
     shutdown_timeout: Duration = Duration(10)  # drain this long on SIGTERM, then stop anyway
 
