@@ -176,7 +176,8 @@ class Runtime:
         return True
 
     async def threads(self) -> list[dict[str, Any]]:
-        return await thread_views(self.engine)
+        """The threads with an open or pending episode, ``acked`` as in ``recent_alerts``."""
+        return await thread_views(self.engine, self.acked)
 
     async def feedback(self, label: str, text: str | None, mention_id: str | None) -> Feedback:
         if not self.config.sentiment.learn:

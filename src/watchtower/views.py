@@ -1,11 +1,14 @@
 """The threads with an open or pending alert episode, as the API shows them, with the why.
 
 Scored at the engine's event time (its watermark), with the same features, score and
-explanation an alert carries, so the list agrees with the alerts it sits next to.
+explanation an alert carries, so the list agrees with the alerts it sits next to. Highest level
+first (in the configured order; a pending episode has none yet), then highest score: the board
+lists them in this order.
 """
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from watchtower.alerting.alert import explain, sparkline
@@ -15,18 +18,20 @@ from watchtower.scoring.features import features
 from watchtower.scoring.score import score
 from watchtower.state.thread_state import ThreadState, growth_curve
 
-MAX_THREADS = 500  # the API answers with at most this many, highest score first
+MAX_THREADS = 500  # the API answers with at most this many, the first in its order
 
 
-async def thread_views(engine: Engine) -> list[dict[str, Any]]:
+async def thread_views(engine: Engine, acked: Container[str]) -> list[dict[str, Any]]:
+    """The views, ``acked`` when their episode id is in ``acked`` (the ids acknowledged)."""
     tids = await engine.store.active_threads()
     states = await engine.store.load(tids[: MAX_THREADS * 2], keep=True)
-    views = [_view(engine, state) for state in states.values()]
-    views.sort(key=lambda v: (-v["score"], v["thread_id"]))
+    views = [_view(engine, state, acked) for state in states.values()]
+    rank = {level.name: i for i, level in enumerate(engine.config.levels)}
+    views.sort(key=lambda v: (-rank.get(v["level"], -1), -v["score"], v["thread_id"]))
     return views[:MAX_THREADS]
 
 
-def _view(engine: Engine, state: ThreadState) -> dict[str, Any]:
+def _view(engine: Engine, state: ThreadState, acked: Container[str]) -> dict[str, Any]:
     now = max(engine.watermark or state.last_seen, state.last_seen)
     f = features(state, now, engine.spec)
     s = score(f, engine.momentum.predict(f), engine.config.scoring, engine.momentum.big_size(f.at))
@@ -37,6 +42,7 @@ def _view(engine: Engine, state: ThreadState) -> dict[str, Any]:
         "level": ep.level,
         "pending_level": ep.pending_level,
         "since": format_time(ep.level_since) if ep.id is not None else None,
+        "acked": ep.id is not None and ep.id in acked,
         "first_seen": format_time(state.first_seen),
         "last_seen": format_time(state.last_seen),
         "score": round(s.value, 4),
