@@ -17,6 +17,7 @@ from watchtower.mention import Mention, from_dict
 from watchtower.state import keys
 from watchtower.state.memory import MemoryStore
 from watchtower.state.redis_store import RedisStore, StateFormatError, encode_state
+from watchtower.state.store import Store
 from watchtower.state.thread_state import Episode, ThreadState, TopMention
 from watchtower.synth import generate
 from watchtower.wiring import build_engine
@@ -107,6 +108,17 @@ async def test_two_workers_creating_the_same_thread_conflict(store: RedisStore) 
 
 
 async def test_active_set_follows_the_episode(store: RedisStore) -> None:
+    await active_set_follows_the_episode(store)
+
+
+async def test_memory_active_set_follows_the_episode_as_redis_does() -> None:
+    await active_set_follows_the_episode(
+        MemoryStore(thread_ttl=TTL, max_threads=10, root_memory=300.0, max_roots=10)
+    )
+
+
+async def active_set_follows_the_episode(store: Store) -> None:
+    """Open and pending episodes are active (ticked, kept from expiry, listed by /v1/threads)."""
     firing, pending, idle = rich_state("a:ü}"), rich_state("b"), rich_state("c")
     firing.episode = Episode(id="ep", level="watch")
     pending.episode = Episode(pending_level="watch")

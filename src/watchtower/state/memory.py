@@ -36,7 +36,8 @@ class MemoryStore:
             tid = state.thread_id
             threads[tid] = state
             threads.move_to_end(tid)
-            if state.episode.id is not None:
+            # as RedisStore's save script: a pending level counts too (ticked, never expired)
+            if state.episode.id is not None or state.episode.pending_level is not None:
                 self._active.add(tid)
             else:
                 self._active.discard(tid)
