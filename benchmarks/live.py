@@ -377,7 +377,7 @@ def main() -> None:
         # Each run right after its own references: this machine's speed drifts by a quarter
         # within minutes, so a ratio is only fair between measurements taken close together.
         ratios: dict[str, list[float]] = {"backlog": [], "sustained": []}
-        for _ in range(args.repeat):
+        for _ in range(max(1, args.repeat)):
             for name, queued in (("backlog", True), ("sustained", False)):
                 refs = References.measure(backlog)
                 refs.show()
