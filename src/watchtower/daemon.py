@@ -82,6 +82,7 @@ class Daemon:
             mqtt=mqtt,
         )
         metrics.queue_depth.set_function(inbox.queue.qsize)
+        metrics.queue_capacity.set(inbox.queue.maxsize)  # queue_size is restart-only
         if mqtt is not None:
             runtime.metrics.mqtt_connected.set_function(lambda: float(mqtt.connected))
         metrics.config_reload_success.set(1)

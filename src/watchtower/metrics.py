@@ -6,12 +6,13 @@ keeps reloads from registering a metric twice.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
+        ProcessCollector(registry=r)  # process_cpu_seconds_total, resident memory, open fds
         self.mentions_received = Counter(
             "watchtower_mentions_received", "Records received", ["source"], registry=r
         )
@@ -52,6 +53,11 @@ class Metrics:
             registry=r,
         )
         self.queue_depth = Gauge("watchtower_queue_depth", "Mentions waiting", registry=r)
+        self.queue_capacity = Gauge(
+            "watchtower_queue_capacity",
+            "Mentions the queue holds at most (daemon.queue_size)",
+            registry=r,
+        )
         self.processing_seconds = Histogram(
             "watchtower_processing_seconds",
             "From a mention's arrival to its decision",
