@@ -182,3 +182,49 @@ async def test_threads_come_highest_level_first_then_highest_score(api: Api) -> 
     got = [(t["thread_id"], t["level"]) for t in threads]
     assert got == [("calming", "critical"), ("fresh", "watch")]
     assert threads[0]["score"] < threads[1]["score"]  # else this would not test the order
+
+
+async def test_an_escalation_above_the_acked_level_is_not_acked() -> None:
+    """An ack quiets its level: once the thread escalates past it, the board offers ack again."""
+    config = Config(
+        http=HttpConfig(port=0, token=Secret(TOKEN)),
+        momentum=MomentumConfig(big_size=60, min_count=3),  # a slow thread: watch, then critical
+        notify=NotifyConfig(console=False),
+    )
+    daemon = Daemon(config)
+    async with daemon_api(daemon) as (base, session):
+        api = Api(daemon, base, session)
+        root = [mention("t", 0, "@acme you lost my bag", followers=50_000)]
+        records = root + [
+            mention(f"t-{i}", 20 * i, "RT: @acme you lost my bag", parent="t")
+            for i in range(1, 300)
+        ]
+        seen: list[str | None] = []
+
+        async def feed_until(level: str) -> None:
+            while records and (not seen or seen[-1] != level):
+                await api.feed([records.pop(0)])
+                now = [t["level"] for t in await api.threads()]
+                if now and (not seen or now[0] != seen[-1]):
+                    seen.append(now[0])
+            assert seen[-1] == level, seen
+
+        await feed_until("watch")
+        (thread,) = await api.threads()
+        assert await api.ack(thread["episode_id"]) == 200
+        assert (await api.threads())[0]["acked"] is True
+        await feed_until("critical")
+        assert (await api.threads())[0]["acked"] is False
+        acked = {a["state"]: a["acked"] for a in await api.alerts()}
+        assert acked == {"firing": True, "escalated": False}
+
+
+async def test_an_ack_taken_by_another_worker_shows(api: Api) -> None:
+    """Acks come from the outbox store, which workers on one Redis share, not from what this
+    process acked: an ack written there by another worker shows on this one's board."""
+    await api.feed(two_fires_and_a_quiet_one())
+    first, second = await api.threads()
+    store = api.daemon.runtime.delivery._store  # type: ignore[attr-defined]
+    assert await store.ack(second["episode_id"], 0.0) is not None  # as another worker would
+    acked = {t["thread_id"]: t["acked"] for t in await api.threads()}
+    assert acked == {first["thread_id"]: False, second["thread_id"]: True}

@@ -11,11 +11,12 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from watchtower.alerting.alert import AlertTransition
+from watchtower.alerting.silence import covers
 from watchtower.clock import Clock
 from watchtower.config import Config
 from watchtower.engine import Engine
@@ -33,7 +34,6 @@ from watchtower.views import thread_views
 log = logging.getLogger(__name__)
 
 _REMEMBERED_TEXTS = 50_000  # recent mention texts, so feedback can name a mention by id
-_REMEMBERED_ACKS = 10_000  # episodes acknowledged through this process (the board greys them)
 _STORE_CHECK_TIMEOUT = 2.0
 
 
@@ -47,6 +47,8 @@ class Delivery(Protocol):
     async def flush(self, timeout: float) -> int: ...  # noqa: ASYNC109 - its API
 
     async def ack(self, episode_id: str) -> bool: ...
+
+    async def acks(self, episode_ids: Iterable[str]) -> dict[str, str]: ...
 
     async def silence(self, brand: str, until: float) -> None: ...
 
@@ -88,7 +90,6 @@ class Runtime:
     started: bool = False  # set once every task runs: /readyz
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     texts: RecentTexts = field(default_factory=RecentTexts)
-    acked: OrderedDict[str, None] = field(default_factory=OrderedDict)  # for the board
     last_activity: float = 0.0  # clock time of the last engine call: idle detection
     last_progress: float = field(default_factory=time.monotonic)  # the watchdog reads it
 
@@ -162,22 +163,27 @@ class Runtime:
             return False
         return True
 
-    def recent_alerts(self, limit: int) -> list[dict[str, Any]]:
-        """The latest transitions, each marked ``acked`` when its episode was acknowledged here."""
-        acked = self.acked
-        return [{**a, "acked": a.get("episode_id") in acked} for a in self.delivery.recent(limit)]
+    async def recent_alerts(self, limit: int) -> list[dict[str, Any]]:
+        """The latest transitions, each marked ``acked`` when an ack covers its level."""
+        return await self._mark_acked([dict(a) for a in self.delivery.recent(limit)])
 
     async def ack(self, episode_id: str) -> bool:
-        if not await self.delivery.ack(episode_id):
-            return False
-        self.acked[episode_id] = None
-        while len(self.acked) > _REMEMBERED_ACKS:
-            self.acked.popitem(last=False)
-        return True
+        return await self.delivery.ack(episode_id)
 
     async def threads(self) -> list[dict[str, Any]]:
         """The threads with an open or pending episode, ``acked`` as in ``recent_alerts``."""
-        return await thread_views(self.engine, self.acked)
+        return await self._mark_acked(await thread_views(self.engine))
+
+    async def _mark_acked(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """``acked``: the item's episode was acknowledged at its level or above, by any worker
+        (the outbox's record, not this process's memory); an escalation above it is not."""
+        ids = {i["episode_id"] for i in items if i.get("episode_id")}
+        acks = await self.delivery.acks(ids) if ids else {}
+        rank = {level.name: i for i, level in enumerate(self.config.levels)}
+        for item in items:
+            acked_level = acks.get(item.get("episode_id") or "")
+            item["acked"] = acked_level is not None and covers(acked_level, item.get("level"), rank)
+        return items
 
     async def feedback(self, label: str, text: str | None, mention_id: str | None) -> Feedback:
         if not self.config.sentiment.learn:

@@ -8,7 +8,6 @@ lists them in this order.
 
 from __future__ import annotations
 
-from collections.abc import Container
 from typing import Any
 
 from watchtower.alerting.alert import explain, sparkline
@@ -21,17 +20,17 @@ from watchtower.state.thread_state import ThreadState, growth_curve
 MAX_THREADS = 500  # the API answers with at most this many, the first in its order
 
 
-async def thread_views(engine: Engine, acked: Container[str]) -> list[dict[str, Any]]:
-    """The views, ``acked`` when their episode id is in ``acked`` (the ids acknowledged)."""
+async def thread_views(engine: Engine) -> list[dict[str, Any]]:
+    """The views, highest level then score first (whether each was acked: the outbox knows)."""
     tids = await engine.store.active_threads()
     states = await engine.store.load(tids[: MAX_THREADS * 2], keep=True)
-    views = [_view(engine, state, acked) for state in states.values()]
+    views = [_view(engine, state) for state in states.values()]
     rank = {level.name: i for i, level in enumerate(engine.config.levels)}
     views.sort(key=lambda v: (-rank.get(v["level"], -1), -v["score"], v["thread_id"]))
     return views[:MAX_THREADS]
 
 
-def _view(engine: Engine, state: ThreadState, acked: Container[str]) -> dict[str, Any]:
+def _view(engine: Engine, state: ThreadState) -> dict[str, Any]:
     now = max(engine.watermark or state.last_seen, state.last_seen)
     f = features(state, now, engine.spec)
     s = score(f, engine.momentum.predict(f), engine.config.scoring, engine.momentum.big_size(f.at))
@@ -42,7 +41,6 @@ def _view(engine: Engine, state: ThreadState, acked: Container[str]) -> dict[str
         "level": ep.level,
         "pending_level": ep.pending_level,
         "since": format_time(ep.level_since) if ep.id is not None else None,
-        "acked": ep.id is not None and ep.id in acked,
         "first_seen": format_time(state.first_seen),
         "last_seen": format_time(state.last_seen),
         "score": round(s.value, 4),

@@ -26,7 +26,7 @@ import contextlib
 import logging
 import random
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from itertools import islice
 from typing import Any
@@ -141,6 +141,11 @@ class Delivery:
             return False
         log.info("outbox: episode %s acknowledged at %s", episode_id, acked.level)
         return True
+
+    async def acks(self, episode_ids: Iterable[str]) -> dict[str, str]:
+        """The level each of these episodes was acknowledged at, where one was: the outbox
+        store's record, which every worker on one Redis shares."""
+        return {eid: ack.level for eid, ack in (await self._store.acks(episode_ids)).items()}
 
     async def silence(self, brand: str, until: float) -> None:
         """A maintenance window: nothing for ``brand`` (``*``: any) goes out before ``until``."""

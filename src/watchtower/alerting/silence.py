@@ -43,6 +43,11 @@ def suppressed(
         return None
     if not entry.repeat and entry.created < ack.at:
         return None
-    if rank.get(entry.level, -1) > rank.get(ack.level, -1):
+    if not covers(ack.level, entry.level, rank):
         return None
     return Suppression("acked", f"acknowledged at {ack.level}")
+
+
+def covers(acked_level: str, level: str | None, rank: Mapping[str, int]) -> bool:
+    """Whether an ack at ``acked_level`` quiets ``level``: that level or a lower one."""
+    return rank.get(level or "", -1) <= rank.get(acked_level, -1)

@@ -63,7 +63,7 @@ class Service(Protocol):
 
     async def readiness(self) -> dict[str, bool]: ...
 
-    def recent_alerts(self, limit: int) -> list[dict[str, Any]]: ...
+    async def recent_alerts(self, limit: int) -> list[dict[str, Any]]: ...
 
     async def ack(self, episode_id: str) -> bool: ...
 
@@ -221,7 +221,7 @@ async def _alerts(request: web.Request) -> web.Response:
         limit = min(1000, max(1, int(request.query.get("limit", "50"))))
     except ValueError:
         return _json({"error": "limit must be a whole number"}, 400)
-    return _json({"alerts": request.app[SERVICE].recent_alerts(limit)})
+    return _json({"alerts": await request.app[SERVICE].recent_alerts(limit)})
 
 
 async def _ack(request: web.Request) -> web.Response:
