@@ -28,6 +28,11 @@ from watchtower.daemon import Daemon
 from watchtower.sources.http import HttpServer
 
 HOST = "127.0.0.1"
+# The bearer token the HTTP API tests configure, and the headers that carry it.
+TOKEN = "s3cret-token"  # noqa: S105 - a test token
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+JSON = {"Content-Type": "application/json", **AUTH}
+NDJSON = {"Content-Type": "application/x-ndjson", **AUTH}
 _SBIN = ("/usr/sbin", "/usr/local/sbin", "/sbin")  # mosquitto lives here, often off PATH
 _START_TIMEOUT = 10.0
 

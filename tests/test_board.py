@@ -27,12 +27,9 @@ from watchtower.config import (
 from watchtower.daemon import Daemon
 from watchtower.sources.board import ALERT_FIELDS, PAGE, THREAD_FIELDS
 
-from servers import daemon_api
+from servers import AUTH, NDJSON, TOKEN, daemon_api
 from streams import burst, mention, stream
 
-TOKEN = "s3cret-token"  # noqa: S105 - a test token
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-NDJSON = {"Content-Type": "application/x-ndjson", **AUTH}
 SCRIPT = PAGE.split("<script>", 1)[1].split("</script>", 1)[0]
 
 

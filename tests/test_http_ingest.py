@@ -28,13 +28,8 @@ from watchtower.config import (
 )
 from watchtower.daemon import Daemon
 
-from servers import daemon_api
+from servers import AUTH, JSON, NDJSON, TOKEN, daemon_api
 from streams import T0, burst, mention
-
-TOKEN = "s3cret-token"  # noqa: S105 - a test token
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-JSON = {"Content-Type": "application/json", **AUTH}
-NDJSON = {"Content-Type": "application/x-ndjson", **AUTH}
 
 
 @dataclass

@@ -21,11 +21,9 @@ from watchtower.config import Config, HttpConfig, NotifyConfig, RouteConfig, Sec
 from watchtower.daemon import Daemon
 from watchtower.mention import format_time
 
-from servers import Receiver, daemon_api
+from servers import AUTH, TOKEN, Receiver, daemon_api
 
 NOW = 1_790_000_000.0
-TOKEN = "s3cret-token"  # noqa: S105 - a test token
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 SUPPRESSED = "watchtower_notifications_suppressed_total"
 
 

@@ -40,15 +40,12 @@ from watchtower.config import (
 from watchtower.daemon import Daemon
 from watchtower.metrics import Metrics
 
-from servers import HOST, Receiver, daemon_api, free_port
+from servers import AUTH, HOST, NDJSON, TOKEN, Receiver, daemon_api, free_port
 from streams import burst, stream
 
 MONITORING = Path(__file__).resolve().parent.parent / "monitoring"
 DASHBOARD = MONITORING / "grafana-dashboard.json"
 RULES = MONITORING / "prometheus-rules.yaml"
-TOKEN = "s3cret-token"  # noqa: S105 - a test token
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-NDJSON = {"Content-Type": "application/x-ndjson", **AUTH}
 QUEUE = 64
 
 # Labels Prometheus attaches to every scraped series; not in the exposition.
