@@ -13,6 +13,7 @@ import os
 import re
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin
@@ -289,6 +290,11 @@ class Config:
         _check_engine(self)
         _check_ports(self)
         _check_routes(self)
+
+
+def level_rank(levels: Sequence[LevelConfig]) -> dict[str, int]:
+    """Each configured level's name and its place in the order, lowest first."""
+    return {level.name: i for i, level in enumerate(levels)}
 
 
 def _check_ports(cfg: Config) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from watchtower.alerting.alert import AlertTransition
 from watchtower.alerting.silence import covers
 from watchtower.clock import Clock
-from watchtower.config import Config
+from watchtower.config import Config, level_rank
 from watchtower.engine import Engine
 from watchtower.errors import ConfigError
 from watchtower.logs import kv
@@ -179,7 +179,7 @@ class Runtime:
         (the outbox's record, not this process's memory); an escalation above it is not."""
         ids = {i["episode_id"] for i in items if i.get("episode_id")}
         acks = await self.delivery.acks(ids) if ids else {}
-        rank = {level.name: i for i, level in enumerate(self.config.levels)}
+        rank = level_rank(self.config.levels)
         for item in items:
             acked_level = acks.get(item.get("episode_id") or "")
             item["acked"] = acked_level is not None and covers(acked_level, item.get("level"), rank)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from watchtower.alerting.alert import explain, sparkline
+from watchtower.config import level_rank
 from watchtower.engine import Engine
 from watchtower.mention import format_time
 from watchtower.scoring.features import features
@@ -25,7 +26,7 @@ async def thread_views(engine: Engine) -> list[dict[str, Any]]:
     tids = await engine.store.active_threads()
     states = await engine.store.load(tids[: MAX_THREADS * 2], keep=True)
     views = [_view(engine, state) for state in states.values()]
-    rank = {level.name: i for i, level in enumerate(engine.config.levels)}
+    rank = level_rank(engine.config.levels)
     views.sort(key=lambda v: (-rank.get(v["level"], -1), -v["score"], v["thread_id"]))
     return views[:MAX_THREADS]
 

@@ -44,7 +44,7 @@ from watchtower.alerting.routes import match_routes
 from watchtower.alerting.silence import Suppression, suppressed
 from watchtower.backoff import retry_delay
 from watchtower.clock import Clock
-from watchtower.config import Config
+from watchtower.config import Config, level_rank
 from watchtower.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class Delivery:
         """New routes and retry settings; queued entries stay and go to the new routes."""
         self._config = config
         self._routes = {route.name: route for route in config.notify.routes}
-        self._rank = {level.name: i for i, level in enumerate(config.levels)}
+        self._rank = level_rank(config.levels)
         self._wake.set()
 
     async def submit(self, transitions: Sequence[AlertTransition]) -> None:

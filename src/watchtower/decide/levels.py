@@ -13,7 +13,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from watchtower.config import AlertConfig, LevelConfig
+from watchtower.config import AlertConfig, LevelConfig, level_rank
 from watchtower.state.thread_state import Episode
 
 Change = Literal["firing", "escalated", "repeat", "resolved"]
@@ -32,7 +32,7 @@ class Levels:
     def __init__(self, levels: tuple[LevelConfig, ...], alerts: AlertConfig) -> None:
         self.levels = levels
         self.alerts = alerts
-        self._rank = {level.name: i for i, level in enumerate(levels)}
+        self._rank = level_rank(levels)
         self._lowest_enter = min((level.enter for level in levels), default=math.inf)
 
     def target(self, score: float) -> LevelConfig | None:
