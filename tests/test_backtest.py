@@ -17,10 +17,13 @@ from watchtower.backtest.rules import best, frequency_first, grid_search, spike_
 from watchtower.backtest.stream import (
     WINDOW,
     WINDOW_START,
+    StreamSpec,
     Truth,
     big_threshold,
+    cascade_layout,
     cascade_starts,
     fold_into_window,
+    mentions,
     t_half,
 )
 
@@ -157,6 +160,31 @@ def test_background_keeps_its_time_of_day() -> None:
     assert fold_into_window(WINDOW_START - 60) == WINDOW_START + WINDOW - 60
 
 
+def test_reply_threads_are_whole_in_the_truth(tmp_path: Path) -> None:
+    """PHEME replies carry only reply_to: the truth follows the chain to the root, so a thread
+    is one cascade with every reply in it, and each cascade starts within the window."""
+    folder = tmp_path / "replies"
+    folder.mkdir()
+    structures = {"1": {"1": {"2": {"3": []}, "4": []}}, "9": {"9": {"8": []}}}
+    posts = {"1": 1.4e9, "2": 1.4e9 + 60, "3": 1.4e9 + 90, "4": 1.4e9 + 600, "9": 1.3e9,
+             "8": 1.3e9 + 49 * 3600}  # fmt: skip
+    (folder / "structures.json").write_bytes(orjson.dumps(structures))
+    posts_json = {k: {"time": t, "text": f"post {k}"} for k, t in posts.items()}
+    (folder / "posts.json").write_bytes(orjson.dumps(posts_json))
+    assert cascade_layout(folder) == "pheme"
+    truth = Truth()
+    spec = StreamSpec(data=tmp_path, cascades=folder, background=False)
+    fed = list(mentions(spec, truth))
+    assert truth.cascades == {"tw:1", "tw:9"}
+    assert sorted(len(ts) for ts in truth.times.values()) == [1, 4]  # "8" is past 48 h
+    start = min(truth.times["tw:1"])
+    assert WINDOW_START <= start < WINDOW_START + WINDOW
+    assert sorted(truth.times["tw:1"]) == [start, start + 60, start + 90, start + 600]
+    assert [m.created_at for m in fed] == sorted(m.created_at for m in fed)
+    with pytest.raises(ValueError, match="neither"):
+        cascade_layout(tmp_path / "nothing")
+
+
 @pytest.mark.realdata
 def test_backtest_on_a_few_real_cascades(tmp_path: Path) -> None:
     if not (DATA / "twitter15").is_dir() or not (DATA / "airline").is_dir():
@@ -175,3 +203,20 @@ def test_backtest_on_a_few_real_cascades(tmp_path: Path) -> None:
         assert 0.0 <= figs["early_recall"] <= 1.0
     assert report["frequency"]["f1"] > 0.5  # grid-searched on the same 40 threads
     assert len(report["sweep"]) > 10
+
+
+@pytest.mark.realdata
+def test_backtest_on_real_reply_threads(tmp_path: Path) -> None:
+    pheme = DATA / "pheme_rumoureval2017"
+    if not pheme.is_dir() or not (DATA / "airline").is_dir():
+        pytest.skip(f"no shared data at {DATA}")
+    parser = argparse.ArgumentParser()
+    add_backtest_command(parser.add_subparsers())
+    out = tmp_path / "bt.json"
+    argv = ["backtest", "--data", str(DATA), "--cascades", str(pheme), "--limit", "60"]
+    args = parser.parse_args([*argv, "--json", str(out)])
+    assert args.func(args) == 0
+    report = orjson.loads(out.read_bytes())
+    assert report["cascades"] == 60
+    assert report["watchtower"]["big"] == 12  # 80th percentile of 60 threads
+    assert report["frequency"]["f1"] > 0.3  # the rules do find the bigger reply threads

@@ -325,6 +325,29 @@ def test_pheme_exact_records(tmp_path: Path) -> None:
     assert [r["id"] for r in pheme.convert(tmp_path / "test")] == ["tw:200", "tw:201"]
 
 
+def test_pheme_threads_moved_to_chosen_starts_and_cut_at_a_horizon(tmp_path: Path) -> None:
+    for split, files in (("traindev", PHEME_TRAINDEV), ("test", PHEME_TEST)):
+        (tmp_path / split).mkdir()
+        for name, content in files.items():
+            (tmp_path / split / name).write_bytes(orjson.dumps(content))
+    assert pheme.thread_ids(tmp_path) == ["100", "200"]
+    # Thread 100 moved to an hour before thread 200 (it really starts ~3 h after it), kept
+    # for 3 minutes after its root: 103 (+200 s), 106 (+250 s) and 105 (+300 s) are cut.
+    moved = list(pheme.convert(tmp_path, {"100": 1399986400.0}, horizon_minutes=3.0))
+    assert [(r["id"], r["created_at"]) for r in moved] == [
+        ("tw:100", "2014-05-13T13:06:40.000Z"),
+        ("tw:101", "2014-05-13T13:07:40.000Z"),
+        ("tw:102", "2014-05-13T13:08:20.000Z"),
+        ("tw:200", "2014-05-13T14:06:40.000Z"),  # not in start_times: its real time
+        ("tw:201", "2014-05-13T14:07:30.000Z"),
+    ]
+    only = pheme.convert(tmp_path, {"200": 1400000000.0}, only=["200"])
+    assert [(r["id"], r["created_at"]) for r in only] == [
+        ("tw:200", "2014-05-13T16:53:20.000Z"),
+        ("tw:201", "2014-05-13T16:54:10.000Z"),
+    ]
+
+
 def _check_stream(records: list[Record]) -> None:
     """Sorted by time, ids unique."""
     stamps = [str(r["created_at"]) for r in records]

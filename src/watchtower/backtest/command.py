@@ -30,7 +30,7 @@ from watchtower.backtest.rules import (
     grid_search,
     spike_first,
 )
-from watchtower.backtest.stream import StreamSpec, Truth, mentions
+from watchtower.backtest.stream import StreamSpec, Truth, cascade_layout, mentions
 from watchtower.backtest.watch import WatchRun, run_engine, sweep_first_alerts
 from watchtower.config import load_config
 from watchtower.convert._records import default_data_dir
@@ -69,6 +69,12 @@ def add_backtest_command(subparsers: argparse._SubParsersAction[argparse.Argumen
         description=__doc__,
     )
     p.add_argument("--data", type=Path, help="shared data folder (default: ../shared/data)")
+    p.add_argument(
+        "--cascades",
+        type=Path,
+        help="the cascades' folder, Twitter15 layout (tree/) or PHEME (posts.json) "
+        "(default: twitter15/ under --data)",
+    )
     p.add_argument("--config", type=Path, help="config file (default: built-in defaults)")
     p.add_argument("--seed", type=int, default=1, help="seed of the cascades' start times")
     p.add_argument("--limit", type=int, help="only the first N cascades (a quick look)")
@@ -79,12 +85,16 @@ def add_backtest_command(subparsers: argparse._SubParsersAction[argparse.Argumen
 
 def run_backtest(args: argparse.Namespace) -> int:
     data: Path = args.data or default_data_dir()
-    for folder in ("twitter15", "airline"):
-        if not (data / folder).is_dir():
-            print(f"watchtower backtest: no {folder}/ under {data}", file=sys.stderr)
-            return 2
+    spec = StreamSpec(data=data, cascades=args.cascades, seed=args.seed, limit=args.limit)
+    if not (data / "airline").is_dir():
+        print(f"watchtower backtest: no airline/ under {data}", file=sys.stderr)
+        return 2
+    try:
+        cascade_layout(spec.cascade_folder)  # a clear error before minutes of work
+    except ValueError as error:
+        print(f"watchtower backtest: {error}", file=sys.stderr)
+        return 2
     started = time.perf_counter()
-    spec = StreamSpec(data=data, seed=args.seed, limit=args.limit)
     report = backtest(spec, load_config(args.config))
     for line in table(report):
         print(line)
@@ -147,7 +157,8 @@ def table(report: Report) -> list[str]:
         (f"spike {_params(spike)}", spike.figures),
     ]
     lines = [
-        f"stream: {report.cascades} twitter15 cascades (seed {report.spec.seed}) + "
+        f"stream: {report.cascades} {report.spec.cascade_folder.name} cascades "
+        f"(seed {report.spec.seed}) + "
         f"{len(o) - report.cascades} one-mention background threads, {run.mentions:,} mentions",
         f"big: final size >= {report.threshold:.1f} (80th percentile of the cascades): "
         f"{n_big} threads, median t_half {_minutes(median_t_half(report))} after their start",
@@ -197,6 +208,7 @@ def median_t_half(report: Report) -> float:
 
 def as_json(report: Report) -> dict[str, Any]:
     return {
+        "cascade_folder": str(report.spec.cascade_folder),
         "seed": report.spec.seed,
         "cascades": report.cascades,
         "big_threshold": report.threshold,

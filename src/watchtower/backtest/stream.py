@@ -1,10 +1,13 @@
 """The labelled backtest stream: real cascades at seeded times among one-mention background.
 
-Twitter15 cascades (shipped converter) each start at a seeded random time within one 24-hour
-window and are cut at 48 hours after their source. The airline tweets are one-mention background
-threads folded into the same window by their time of day (UTC), so that the background runs
-through the whole window instead of sitting days away from it. The truth of each thread (its
-final size, t_half, big or not) is taken from the very mentions the engine is fed.
+Cascades come from a folder in the Twitter15 layout (``tree/<source_id>.txt``: Twitter15 itself,
+or Twitter16) or in the PHEME / RumourEval layout (``posts.json`` and ``structures.json``, per
+split or not), read by the shipped converters. Each cascade starts at a seeded random time
+within one 24-hour window and is cut at 48 hours after its source. The airline tweets are
+one-mention background threads folded into the same window by their time of day (UTC), so that
+the background runs through the whole window instead of sitting days away from it. The truth
+of each thread (its final size, t_half, big or not) is taken from the very mentions the engine
+is fed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from watchtower.convert import airline, twitter15
+from watchtower.convert import airline, pheme, twitter15
 from watchtower.convert._records import Record
 from watchtower.mention import Mention, from_dict
 
@@ -29,9 +32,14 @@ _MAX_CHARS = 4000
 @dataclass(frozen=True)
 class StreamSpec:
     data: Path  # the shared data folder: twitter15/ and airline/ under it
+    cascades: Path | None = None  # the cascades' folder; None: twitter15/ under data
     seed: int = 1
     limit: int | None = None  # the first N cascades (by source id) only: quick runs and tests
     background: bool = True  # mix in the airline tweets
+
+    @property
+    def cascade_folder(self) -> Path:
+        return self.cascades if self.cascades is not None else self.data / "twitter15"
 
 
 @dataclass
@@ -40,9 +48,29 @@ class Truth:
 
     times: dict[str, list[float]] = field(default_factory=dict)  # thread -> mention times
     cascades: set[str] = field(default_factory=set)  # threads that are cascades (not background)
+    threads: dict[str, str] = field(default_factory=dict)  # mention id -> its thread
 
     def add(self, thread_id: str, at: float) -> None:
         self.times.setdefault(thread_id, []).append(at)
+
+    def thread_of(self, mention: Mention) -> str:
+        """Its thread_id, else the thread of the mention it answers (PHEME replies carry only
+        reply_to), else its own id; remembered for the mentions that answer it."""
+        parent = mention.parent
+        thread = mention.thread_id or (parent and self.threads.get(parent)) or mention.id
+        self.threads[mention.id] = thread
+        return thread
+
+
+def cascade_layout(path: Path) -> str:
+    """The cascades' layout: twitter15 (tree/ of edge files) or pheme (posts.json)."""
+    if (path / "tree").is_dir():
+        return "twitter15"
+    if pheme.split_folders(path):
+        return "pheme"
+    raise ValueError(
+        f"{path}: neither a Twitter15-layout folder (tree/) nor a PHEME one (posts.json)"
+    )
 
 
 def source_ids(path: Path) -> list[str]:
@@ -64,22 +92,31 @@ def fold_into_window(at: float) -> float:
 
 def mentions(spec: StreamSpec, truth: Truth) -> Iterator[Mention]:
     """The whole stream, sorted by created_at, recording each thread's truth on the way."""
-    starts = cascade_starts(source_ids(spec.data / "twitter15"), spec.seed, spec.limit)
-    records = twitter15.convert(
-        spec.data / "twitter15", start_times=starts, horizon_minutes=HORIZON_MINUTES, only=starts
-    )
-    cascade = _cascade(records, truth)
+    cascade = _cascade(_cascade_records(spec), truth)
     background = _background(spec.data / "airline") if spec.background else []
     for mention in heapq.merge(cascade, background, key=lambda m: m.created_at):
-        truth.add(mention.thread_id or mention.id, mention.created_at)
+        truth.add(truth.thread_of(mention), mention.created_at)
         yield mention
 
 
+def _cascade_records(spec: StreamSpec) -> Iterator[Record]:
+    folder = spec.cascade_folder
+    if cascade_layout(folder) == "pheme":
+        starts = cascade_starts(pheme.thread_ids(folder), spec.seed, spec.limit)
+        return pheme.convert(
+            folder, start_times=starts, horizon_minutes=HORIZON_MINUTES, only=starts
+        )
+    starts = cascade_starts(source_ids(folder), spec.seed, spec.limit)
+    return twitter15.convert(
+        folder, start_times=starts, horizon_minutes=HORIZON_MINUTES, only=starts
+    )
+
+
 def _cascade(records: Iterable[Record], truth: Truth) -> Iterator[Mention]:
-    """The cascades' mentions; each thread they make is a cascade (roots carry no thread_id)."""
+    """The cascades' mentions; each thread they make is a cascade."""
     for record in records:
         mention = from_dict(record, _MAX_CHARS)
-        truth.cascades.add(mention.thread_id or mention.id)
+        truth.cascades.add(truth.thread_of(mention))
         yield mention
 
 
