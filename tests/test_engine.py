@@ -14,7 +14,7 @@ from watchtower.engine import Engine
 from watchtower.mention import from_dict
 from watchtower.wiring import build_engine
 
-from streams import T0, burst, chatter, stream
+from streams import T0, burst, chatter, mention, stream
 
 ANGRY = "@acme you lost my bag again, worst airline ever, furious and disgusted"
 HAPPY = "@acme what a lovely surprise, thank you so much, best crew ever"
@@ -51,6 +51,37 @@ async def test_burst_fires_escalates_and_resolves_when_quiet() -> None:
     assert first.url == "https://example.social/r1"
     assert first.explanation["negativity"] > 0.5
     assert "P(big)" in first.explanation["crossed"][0]
+
+
+async def test_a_resolved_thread_fires_again_only_on_new_momentum() -> None:
+    """A big thread resolves after going quiet; stragglers hours later (its long tail) do not
+    open a new episode, though the thread is past the big size; a second burst does."""
+    tail = [mention(f"r1-tail{i}", 600 + 3000 + 3 * 3600 + i * 600, ANGRY, parent="r1")
+            for i in range(5)]  # fmt: skip
+    second = burst("r1", 9 * 3600, 300, 10, ANGRY)[1:]  # 299 more reposts, 10 s apart
+    second = [{**r, "id": f"again-{r['id']}"} for r in second]
+    records = stream(angry_burst(), tail, second)
+    transitions = await run(records, Config())
+    changes = [(t.state, t.level, t.at) for t in transitions if not t.repeat]
+    fired = [at for state, _, at in changes if state == "firing"]
+    resolved = [at for state, _, at in changes if state == "resolved"]
+    assert resolved
+    assert resolved[0] < T0 + 600 + 3000 + 3 * 3600  # quiet for 2 h, before the tail
+    assert len(fired) == 2  # the first burst and the second: none for the tail
+    assert fired[1] > T0 + 9 * 3600  # the tail's five mentions came before
+    again = next(t for t in transitions if t.state == "firing" and t.at == fired[1])
+    assert "more than when it resolved" in again.explanation["crossed"][0]
+    assert again.explanation["resolved_forecast"] > 300
+
+
+async def test_a_conversation_between_a_few_people_never_fires() -> None:
+    """The same fast burst, written by two people answering each other (a customer and the
+    brand's support), is not a cascade."""
+    talk = [{**r, "author": {"id": f"a{i % 2}", "handle": f"h{i % 2}", "followers": 100}}
+            for i, r in enumerate(burst("c1", 600, 300, 10, ANGRY))]  # fmt: skip
+    assert await run(stream(talk, chatter(200, 60)), Config()) == []
+    many = stream(burst("c1", 600, 300, 10, ANGRY), chatter(200, 60))
+    assert [t.thread_id for t in await run(many, Config())][:1] == ["c1"]
 
 
 async def test_alert_output_does_not_depend_on_batch_boundaries() -> None:

@@ -70,12 +70,14 @@ def bursts(
 
 
 def test_prior_is_even_odds_when_the_forecast_is_the_big_size() -> None:
-    m = model()
+    m = model(min_authors=4)
     f = Features("t", T0, 4, 60.0, (1.0,), 1.0, 4.0, 0.0, 0, 0.0, 2.0, 4 + GAIN * 2.0)
     assert f.expected_final == 10.0
     assert m.predict(f) == 0.5
     assert m.predict(dataclasses.replace(f, expected_final=20.0)) > 0.85
     assert m.predict(dataclasses.replace(f, count=2)) == 0.0  # below min_count: never
+    # three people answering each other: a conversation, however fast it goes
+    assert m.predict(dataclasses.replace(f, authors=3.0, expected_final=1000.0)) == 0.0
 
 
 def test_a_thread_is_learned_only_once_its_horizon_has_passed() -> None:

@@ -117,6 +117,10 @@ class MomentumConfig:
     horizon: Duration = Duration(48 * 3600)  # a thread's outcome is known this long after it began
     learn: bool = True  # learn P(big) online from outcomes as they become known
     min_count: int = 3  # threads smaller than this are never scored above zero
+    # A thread from fewer distinct people is a conversation (a customer and the brand's support
+    # answering each other), never a cascade: never scored above zero. Mentions without an
+    # author count as distinct people.
+    min_authors: int = 5
 
     def __post_init__(self) -> None:
         if self.big_size < 1:
@@ -125,6 +129,8 @@ class MomentumConfig:
             raise ConfigError("big_share", f"must be at least 0 and below 1, got {self.big_share}")
         if self.min_count < 1:
             raise ConfigError("min_count", f"must be 1 or more, got {self.min_count}")
+        if self.min_authors < 1:
+            raise ConfigError("min_authors", f"must be 1 or more, got {self.min_authors}")
         if self.horizon <= 0:
             raise ConfigError("horizon", "must be longer than 0")
 

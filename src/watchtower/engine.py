@@ -34,6 +34,7 @@ from watchtower.state.thread_state import (
     mean_negativity,
     new_state,
     observe,
+    unique_authors,
 )
 from watchtower.threads import resolve_roots
 
@@ -229,14 +230,19 @@ class Engine:
         # that only a transition needs (the features, the score's parts).
         forecast = thread_forecast(state, now, self.spec)
         version = self.momentum.note(state.thread_id, now, state.first_seen, state.count, forecast)
-        momentum = self.momentum.probability(state.count, forecast, version)
+        authors = unique_authors(state)
+        growth = forecast - episode.resolved_forecast
+        momentum = self.momentum.probability(state.count, authors, growth, version)
         value = gated(momentum, mean_negativity(state), self.config.scoring)
+        baseline = episode.resolved_forecast
         decision = self.levels.decide(
             episode, state.thread_id, now, value, state.last_seen, can_rise=not tick
         )
         if decision is not None:
+            if decision.change == "resolved":
+                episode.resolved_forecast = forecast
             f = features(state, now, self.spec)
-            s = score(f, momentum, self.config.scoring, version.big)
+            s = score(f, momentum, self.config.scoring, version.big, baseline)
             curve = growth_curve(state, now, self.spec)
             transition = build_transition(decision, state, f, s, now, curve, self.config)
             out.append((order, transition))

@@ -34,8 +34,10 @@ async def thread_views(engine: Engine) -> list[dict[str, Any]]:
 def _view(engine: Engine, state: ThreadState) -> dict[str, Any]:
     now = max(engine.watermark or state.last_seen, state.last_seen)
     f = features(state, now, engine.spec)
-    s = score(f, engine.momentum.predict(f), engine.config.scoring, engine.momentum.big_size(f.at))
     ep = state.episode
+    momentum = engine.momentum.predict(f, ep.resolved_forecast)
+    big = engine.momentum.big_size(f.at)
+    s = score(f, momentum, engine.config.scoring, big, ep.resolved_forecast)
     return {
         "thread_id": state.thread_id,
         "episode_id": ep.id,

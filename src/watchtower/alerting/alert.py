@@ -114,9 +114,12 @@ def build_transition(
 def explain(f: Features, s: Score, config: Config) -> dict[str, Any]:
     """Every feature the score read, and which of them crossed what."""
     big = s.big if s.big is not None else config.momentum.big_size
-    crossed = [
-        f"expected size {f.expected_final:.0f} vs big {big:.0f} -> P(big) {s.momentum:.2f}",
-    ]
+    if s.baseline > 0:  # an earlier episode resolved: what counts is the growth since
+        growth = f.expected_final - s.baseline
+        expected = f"expected size {f.expected_final:.0f}, {growth:.0f} more than when it resolved,"
+    else:
+        expected = f"expected size {f.expected_final:.0f}"
+    crossed = [f"{expected} vs big {big:.0f} -> P(big) {s.momentum:.2f}"]
     if f.acceleration > 1.5:
         crossed.append(f"accelerating x{f.acceleration:.1f} (short vs long rate)")
     if config.scoring.sentiment_gate != "off":
@@ -138,6 +141,7 @@ def explain(f: Features, s: Score, config: Config) -> dict[str, Any]:
         "max_followers": f.max_followers,
         "negativity": round(f.negativity, 3),
         "expected_final": round(f.expected_final, 1),
+        "resolved_forecast": round(s.baseline, 1),
         "momentum": round(s.momentum, 4),
         "anger": round(s.anger, 4),
     }

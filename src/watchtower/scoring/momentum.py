@@ -88,13 +88,16 @@ class MomentumModel:
 
     # --- scoring ---------------------------------------------------------------------------
 
-    def predict(self, f: Features) -> float:
-        """P(big) of a thread with these features; reads the model, changes nothing."""
-        return self.probability(f.count, f.expected_final, self.version_at(f.at))
+    def predict(self, f: Features, baseline: float = 0.0) -> float:
+        """P(big) of a thread with these features, its growth counted from ``baseline`` (the
+        forecast when its last episode resolved); reads the model, changes nothing."""
+        growth = f.expected_final - baseline
+        return self.probability(f.count, f.authors, growth, self.version_at(f.at))
 
-    def probability(self, count: int, forecast: float, version: Version) -> float:
-        """P(big) of a thread of ``count`` mentions forecast to reach ``forecast``."""
-        if count < self.config.min_count:
+    def probability(self, count: int, authors: float, forecast: float, version: Version) -> float:
+        """P(big) of a thread of ``count`` mentions by ``authors`` people, forecast to reach
+        ``forecast``."""
+        if count < self.config.min_count or authors < self.config.min_authors:
             return 0.0
         prior = prior_logit(forecast, version.big)
         return sigmoid(prior + version.slope * prior + version.bias)

@@ -16,11 +16,18 @@ class Score:
     momentum: float  # P(the thread becomes big)
     anger: float  # 0..1: mean negativity relative to the configured minimum
     big: float | None = None  # the size "big" meant for this score (the model's, when given)
+    baseline: float = 0.0  # the forecast at the thread's last resolve: momentum counts from it
 
 
-def score(f: Features, momentum: float, cfg: ScoringConfig, big: float | None = None) -> Score:
+def score(
+    f: Features,
+    momentum: float,
+    cfg: ScoringConfig,
+    big: float | None = None,
+    baseline: float = 0.0,
+) -> Score:
     value = gated(momentum, f.negativity, cfg)
-    return Score(value=value, momentum=momentum, anger=anger(f.negativity, cfg), big=big)
+    return Score(value, momentum, anger(f.negativity, cfg), big, baseline)
 
 
 def gated(momentum: float, negativity: float, cfg: ScoringConfig) -> float:

@@ -39,6 +39,10 @@ class Episode:
     pending_since: float = 0.0
     below_since: float | None = None  # since when the score is below the exit threshold
     peak_level: str | None = None  # the highest level reached: resolves go where pages went
+    # The forecast when the last episode resolved: a thread is scored from then on on what it is
+    # expected to add beyond it, so a cascade's long tail (a straggler hours later, with the
+    # thread already past the big size) does not fire a new episode each time.
+    resolved_forecast: float = 0.0
 
 
 @dataclass(slots=True)
