@@ -185,6 +185,28 @@ def test_reply_threads_are_whole_in_the_truth(tmp_path: Path) -> None:
         cascade_layout(tmp_path / "nothing")
 
 
+def test_keep_thins_replies_but_never_roots_or_breaks_a_chain(tmp_path: Path) -> None:
+    folder = tmp_path / "replies"
+    folder.mkdir()
+    chain: dict[str, object] = {}
+    for k in range(11, 1, -1):  # 1 <- 2 <- 3 ... <- 11: a reply chain ten deep
+        chain = {str(k): chain}
+    direct: dict[str, object] = {str(100 + k): [] for k in range(400)}  # and 400 replies to 1
+    structures = {"1": {"1": {**chain, **direct}}}
+    ids = ["1", *[str(k) for k in range(2, 12)], *direct]
+    posts = {k: {"time": 1.4e9 + i, "text": "x"} for i, k in enumerate(ids)}
+    (folder / "structures.json").write_bytes(orjson.dumps(structures))
+    (folder / "posts.json").write_bytes(orjson.dumps(posts))
+    spec = StreamSpec(data=tmp_path, cascades=folder, background=False, keep=0.5)
+    fed = list(mentions(spec, Truth()))
+    kept = {m.id for m in fed}
+    assert "tw:1" in kept  # the root always
+    for m in fed:
+        assert m.parent is None or m.parent in kept  # no reply without its parent
+    assert 150 <= sum(m.parent == "tw:1" for m in fed) <= 250  # about half of 401
+    assert fed == list(mentions(spec, Truth()))  # seeded
+
+
 @pytest.mark.realdata
 def test_backtest_on_a_few_real_cascades(tmp_path: Path) -> None:
     if not (DATA / "twitter15").is_dir() or not (DATA / "airline").is_dir():

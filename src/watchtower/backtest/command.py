@@ -78,6 +78,12 @@ def add_backtest_command(subparsers: argparse._SubParsersAction[argparse.Argumen
     p.add_argument("--config", type=Path, help="config file (default: built-in defaults)")
     p.add_argument("--seed", type=int, default=1, help="seed of the cascades' start times")
     p.add_argument("--limit", type=int, help="only the first N cascades (a quick look)")
+    p.add_argument(
+        "--keep",
+        type=float,
+        default=1.0,
+        help="keep each reply/repost with this probability (seeded): a platform 1/P the size",
+    )
     p.add_argument("--png", type=Path, help="write the figure here (needs matplotlib)")
     p.add_argument("--json", type=Path, help="write the figures here as JSON")
     p.set_defaults(func=run_backtest)
@@ -85,7 +91,12 @@ def add_backtest_command(subparsers: argparse._SubParsersAction[argparse.Argumen
 
 def run_backtest(args: argparse.Namespace) -> int:
     data: Path = args.data or default_data_dir()
-    spec = StreamSpec(data=data, cascades=args.cascades, seed=args.seed, limit=args.limit)
+    if not 0.0 < args.keep <= 1.0:
+        print(f"watchtower backtest: --keep must be in (0, 1], got {args.keep}", file=sys.stderr)
+        return 2
+    spec = StreamSpec(
+        data=data, cascades=args.cascades, seed=args.seed, limit=args.limit, keep=args.keep
+    )
     if not (data / "airline").is_dir():
         print(f"watchtower backtest: no airline/ under {data}", file=sys.stderr)
         return 2
@@ -158,7 +169,7 @@ def table(report: Report) -> list[str]:
     ]
     lines = [
         f"stream: {report.cascades} {report.spec.cascade_folder.name} cascades "
-        f"(seed {report.spec.seed}) + "
+        f"(seed {report.spec.seed}{_kept(report.spec.keep)}) + "
         f"{len(o) - report.cascades} one-mention background threads, {run.mentions:,} mentions",
         f"big: final size >= {report.threshold:.1f} (80th percentile of the cascades): "
         f"{n_big} threads, median t_half {_minutes(median_t_half(report))} after their start",
@@ -187,6 +198,10 @@ def table(report: Report) -> list[str]:
     return lines
 
 
+def _kept(keep: float) -> str:
+    return "" if keep >= 1.0 else f", each reply/repost kept with p={keep:g}"
+
+
 def _params(point: GridPoint) -> str:
     p = point.params
     if point.rule == "frequency":
@@ -210,6 +225,7 @@ def as_json(report: Report) -> dict[str, Any]:
     return {
         "cascade_folder": str(report.spec.cascade_folder),
         "seed": report.spec.seed,
+        "keep": report.spec.keep,
         "cascades": report.cascades,
         "big_threshold": report.threshold,
         "watchtower": report.watchtower.as_dict(),

@@ -36,6 +36,7 @@ class StreamSpec:
     seed: int = 1
     limit: int | None = None  # the first N cascades (by source id) only: quick runs and tests
     background: bool = True  # mix in the airline tweets
+    keep: float = 1.0  # each reply/repost kept with this probability: a smaller platform
 
     @property
     def cascade_folder(self) -> Path:
@@ -92,7 +93,7 @@ def fold_into_window(at: float) -> float:
 
 def mentions(spec: StreamSpec, truth: Truth) -> Iterator[Mention]:
     """The whole stream, sorted by created_at, recording each thread's truth on the way."""
-    cascade = _cascade(_cascade_records(spec), truth)
+    cascade = _cascade(_cascade_records(spec), truth, spec.keep, spec.seed)
     background = _background(spec.data / "airline") if spec.background else []
     for mention in heapq.merge(cascade, background, key=lambda m: m.created_at):
         truth.add(truth.thread_of(mention), mention.created_at)
@@ -112,10 +113,20 @@ def _cascade_records(spec: StreamSpec) -> Iterator[Record]:
     )
 
 
-def _cascade(records: Iterable[Record], truth: Truth) -> Iterator[Mention]:
-    """The cascades' mentions; each thread they make is a cascade."""
+def _cascade(records: Iterable[Record], truth: Truth, keep: float, seed: int) -> Iterator[Mention]:
+    """The cascades' mentions; each thread they make is a cascade. With ``keep`` < 1 every
+    mention but the roots is kept with that probability (seeded), and a reply whose parent was
+    left out goes with it when nothing else links it to its thread."""
+    rng = random.Random(f"keep:{seed}")
+    dropped: set[str] = set()
     for record in records:
         mention = from_dict(record, _MAX_CHARS)
+        parent = mention.parent
+        if keep < 1.0 and (parent is not None or mention.thread_id is not None):
+            orphan = mention.thread_id is None and parent in dropped
+            if orphan or rng.random() >= keep:
+                dropped.add(mention.id)
+                continue
         truth.cascades.add(truth.thread_of(mention))
         yield mention
 
