@@ -43,7 +43,7 @@ def feed(
     for at, thread in events:
         f = _step(states, at, thread)
         if observe_too:  # as the engine does it
-            m.note(f.thread_id, f.at, f.at - f.age, f.count, f.expected_final)
+            m.note(f.thread_id, f.at, f.at - f.age, f.count, f.authors, f.expected_final)
         out[(at, thread)] = m.predict(f)
     return out
 
@@ -135,6 +135,24 @@ def test_big_becomes_relative_once_enough_threads_have_traction() -> None:
     floor = model(big_share=0.2, big_size=10_000)
     feed(floor, events)
     assert floor.big_size(end + SETTLE + 2 * EPOCH) == 10_000  # never below the floor
+
+
+def test_conversations_do_not_lower_big() -> None:
+    """A hundred two-person threads next to twelve cascades: "big" is judged among the
+    cascades, as if the conversations were not there (else 80% of the threads would be talks)."""
+    cascades = sorted((T0 + 60.0 * i + k, f"c{i:02d}") for i in range(12) for k in range(40))
+    talks = [(T0 + 30.0 * i + k, f"talk{i:03d}") for i in range(100) for k in range(5)]
+    end = T0 + 3600.0
+    bigs = []
+    for with_talks in (False, True):
+        m = model(big_share=0.2, big_size=5, min_authors=3)
+        for at, thread in sorted(cascades + (talks if with_talks else [])):
+            authors = 2.0 if thread.startswith("talk") else 40.0
+            m.note(thread, at, at, 10, authors, 50.0 if authors > 2 else 10.0)
+        probe(m, end)
+        bigs.append(m.big_size(end))
+    assert bigs[0] > 40  # among the cascades alone
+    assert bigs[1] == bigs[0]
 
 
 def _last_forecasts(events: list[Event]) -> dict[str, float]:

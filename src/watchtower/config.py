@@ -110,9 +110,10 @@ class FeatureConfig:
 @dataclass(frozen=True)
 class MomentumConfig:
     # A thread is big when it reaches, within horizon, at least big_size mentions AND more than
-    # the busiest big_share of recent threads with min_count mentions or more: big_size is the
-    # floor (never page for a small thread), big_share makes "big" relative to the platform.
-    big_size: int = 100
+    # the busiest big_share of recent threads with traction (min_count mentions from min_authors
+    # people): big_share makes "big" relative to the platform, big_size is only a floor (20:
+    # low enough for a platform whose big threads have a few dozen mentions; docs/backtest.md).
+    big_size: int = 20
     big_share: float = 0.2  # 0: big_size alone decides
     horizon: Duration = Duration(48 * 3600)  # a thread's outcome is known this long after it began
     learn: bool = True  # learn P(big) online from outcomes as they become known

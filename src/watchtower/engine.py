@@ -229,8 +229,10 @@ class Engine:
         # The hot path: every mention of a warm thread is scored, so nothing is built here
         # that only a transition needs (the features, the score's parts).
         forecast = thread_forecast(state, now, self.spec)
-        version = self.momentum.note(state.thread_id, now, state.first_seen, state.count, forecast)
         authors = unique_authors(state)
+        version = self.momentum.note(
+            state.thread_id, now, state.first_seen, state.count, authors, forecast
+        )
         growth = forecast - episode.resolved_forecast
         momentum = self.momentum.probability(state.count, authors, growth, version)
         value = gated(momentum, mean_negativity(state), self.config.scoring)

@@ -10,9 +10,9 @@ P(big) = sigmoid(prior + correction):
   alerted worse (docs/backtest.md).
 
 "Big" is relative as well as absolute: at least ``big_size`` and above the forecasts of all but
-the top ``big_share`` of the threads with traction (``min_count`` mentions) seen within the
-horizon, once there are ``MIN_POPULATION`` of them. So the same defaults work on a platform
-whose threads reach a hundred and on one whose threads reach thousands.
+the top ``big_share`` of the threads with traction (``min_count`` mentions from ``min_authors``
+people or more) seen within the horizon, once there are ``MIN_POPULATION`` of them. So the same
+defaults work on a platform whose threads reach a few dozen and on one whose reach thousands.
 
 Learning in event time, from delayed outcomes: ``note`` snapshots a thread the first time its
 prior reaches each of ``MILESTONES`` (the moments an alert can fire) and keeps its count within
@@ -121,16 +121,25 @@ class MomentumModel:
     # --- learning --------------------------------------------------------------------------
 
     def note(
-        self, thread_id: str, at: float, first_seen: float, count: int, forecast: float
+        self,
+        thread_id: str,
+        at: float,
+        first_seen: float,
+        count: int,
+        authors: float,
+        forecast: float,
     ) -> Version:
         """Note a thread being scored (snapshots, population: outcomes are learned later);
         return the version to score ``at`` with. It takes the parts, not `Features`: the
-        engine scores every mention and builds those only for a transition."""
+        engine scores every mention and builds those only for a transition. Conversations
+        (fewer than ``min_authors`` people) move time on but are not followed: they are never
+        scored, so they neither lower "big" nor teach the correction."""
         index = self._index(at)
         if count >= self.config.min_count:
             if self._built is None or index > self._built:
                 self._advance(index)
-            self._follow(thread_id, at, first_seen, count, forecast)
+            if authors >= self.config.min_authors:
+                self._follow(thread_id, at, first_seen, count, forecast)
         return self._version_of(index)
 
     def _follow(
