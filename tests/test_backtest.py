@@ -26,6 +26,7 @@ from watchtower.backtest.stream import (
     mentions,
     t_half,
 )
+from watchtower.convert import pheme
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 INF = math.inf
@@ -181,8 +182,39 @@ def test_reply_threads_are_whole_in_the_truth(tmp_path: Path) -> None:
     assert WINDOW_START <= start < WINDOW_START + WINDOW
     assert sorted(truth.times["tw:1"]) == [start, start + 60, start + 90, start + 600]
     assert [m.created_at for m in fed] == sorted(m.created_at for m in fed)
-    with pytest.raises(ValueError, match="neither"):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="not a Twitter15-layout folder"):
+        cascade_layout(tmp_path / "empty")
+    with pytest.raises(ValueError, match="no such file or folder"):
         cascade_layout(tmp_path / "nothing")
+
+
+def test_a_mentions_file_is_a_cascade_a_thread(tmp_path: Path) -> None:
+    """Watchtower's own input format: threads by thread_id or by the reply chain, each moved
+    into the window and cut at 48 h; a bad line is left out and said, not fatal."""
+    day = 86400.0
+    lines = [
+        {"id": "a", "created_at": 1.0e9, "text": "root a"},
+        {"id": "a1", "created_at": 1.0e9 + 30, "text": "", "reply_to": "a"},
+        {"id": "a2", "created_at": 1.0e9 + 90, "text": "", "reply_to": "a1"},  # a chain
+        {"id": "a3", "created_at": 1.0e9 + 3 * day, "text": "", "thread_id": "a"},  # past 48 h
+        {"id": "b", "created_at": 1.5e9, "text": "root b"},
+        {"id": "b1", "created_at": 1.5e9 + 60, "text": "", "thread_id": "b"},
+    ]
+    path = tmp_path / "cascades.jsonl"
+    body = b"".join(orjson.dumps(line) + b"\n" for line in lines)
+    path.write_bytes(body + b'{"id": "c", "created_at": "soon", "text": ""}\n')
+    assert cascade_layout(path) == "mentions"
+    truth = Truth()
+    fed = list(mentions(StreamSpec(data=tmp_path, cascades=path, background=False), truth))
+    assert truth.cascades == {"a", "b"}
+    start = min(truth.times["a"])
+    assert sorted(truth.times["a"]) == [start, start + 30, start + 90]
+    assert WINDOW_START <= start < WINDOW_START + WINDOW
+    assert len(truth.times["b"]) == 2
+    assert [m.created_at for m in fed] == sorted(m.created_at for m in fed)
+    assert len(truth.rejected) == 1
+    assert truth.rejected[0].startswith("line 7: created_at")
 
 
 def test_keep_thins_replies_but_never_roots_or_breaks_a_chain(tmp_path: Path) -> None:
@@ -229,16 +261,39 @@ def test_backtest_on_a_few_real_cascades(tmp_path: Path) -> None:
 
 @pytest.mark.realdata
 def test_backtest_on_real_reply_threads(tmp_path: Path) -> None:
-    pheme = DATA / "pheme_rumoureval2017"
-    if not pheme.is_dir() or not (DATA / "airline").is_dir():
+    folder = DATA / "pheme_rumoureval2017"
+    if not folder.is_dir() or not (DATA / "airline").is_dir():
         pytest.skip(f"no shared data at {DATA}")
     parser = argparse.ArgumentParser()
     add_backtest_command(parser.add_subparsers())
     out = tmp_path / "bt.json"
-    argv = ["backtest", "--data", str(DATA), "--cascades", str(pheme), "--limit", "60"]
+    argv = ["backtest", "--data", str(DATA), "--cascades", str(folder), "--limit", "60"]
     args = parser.parse_args([*argv, "--json", str(out)])
     assert args.func(args) == 0
     report = orjson.loads(out.read_bytes())
     assert report["cascades"] == 60
     assert report["watchtower"]["big"] == 12  # 80th percentile of 60 threads
     assert report["frequency"]["f1"] > 0.3  # the rules do find the bigger reply threads
+
+
+@pytest.mark.realdata
+def test_a_source_and_its_conversion_to_mentions_give_the_same_figures(tmp_path: Path) -> None:
+    """PHEME read from its folder and from `watchtower convert pheme` output: one stream."""
+    pheme_folder = DATA / "pheme_rumoureval2017"
+    if not pheme_folder.is_dir() or not (DATA / "airline").is_dir():
+        pytest.skip(f"no shared data at {DATA}")
+    converted = tmp_path / "pheme.jsonl"
+    converted.write_bytes(b"".join(orjson.dumps(r) + b"\n" for r in pheme.convert(pheme_folder)))
+    parser = argparse.ArgumentParser()
+    add_backtest_command(parser.add_subparsers())
+    reports = []
+    for source in (pheme_folder, converted):
+        out = tmp_path / f"{source.name}.json"
+        argv = ["backtest", "--data", str(DATA), "--cascades", str(source), "--limit", "60"]
+        args = parser.parse_args([*argv, "--json", str(out)])
+        assert args.func(args) == 0
+        reports.append(orjson.loads(out.read_bytes()))
+    folder_report, file_report = reports
+    assert file_report["rejected"] == 0
+    for key in ("cascades", "big_threshold", "watchtower", "frequency", "spike", "sweep"):
+        assert file_report[key] == folder_report[key], key

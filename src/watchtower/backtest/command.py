@@ -72,8 +72,8 @@ def add_backtest_command(subparsers: argparse._SubParsersAction[argparse.Argumen
     p.add_argument(
         "--cascades",
         type=Path,
-        help="the cascades' folder, Twitter15 layout (tree/) or PHEME (posts.json) "
-        "(default: twitter15/ under --data)",
+        help="the cascades: a Twitter15-layout folder (tree/), a PHEME one (posts.json), or a "
+        "file of mentions (.jsonl/.jsonl.gz), a thread a cascade (default: twitter15/ of --data)",
     )
     p.add_argument("--config", type=Path, help="config file (default: built-in defaults)")
     p.add_argument("--seed", type=int, default=1, help="seed of the cascades' start times")
@@ -167,7 +167,13 @@ def table(report: Report) -> list[str]:
         (f"frequency {_params(freq)}", freq.figures),
         (f"spike {_params(spike)}", spike.figures),
     ]
-    lines = [
+    rejected = report.truth.rejected
+    lines = (
+        [f"rejected: {len(rejected)} records of {report.spec.cascade_folder} (first {rejected[0]})"]
+        if rejected
+        else []
+    )
+    lines += [
         f"stream: {report.cascades} {report.spec.cascade_folder.name} cascades "
         f"(seed {report.spec.seed}{_kept(report.spec.keep)}) + "
         f"{len(o) - report.cascades} one-mention background threads, {run.mentions:,} mentions",
@@ -224,6 +230,7 @@ def median_t_half(report: Report) -> float:
 def as_json(report: Report) -> dict[str, Any]:
     return {
         "cascade_folder": str(report.spec.cascade_folder),
+        "rejected": len(report.truth.rejected),
         "seed": report.spec.seed,
         "keep": report.spec.keep,
         "cascades": report.cascades,

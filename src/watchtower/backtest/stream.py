@@ -2,8 +2,11 @@
 
 Cascades come from a folder in the Twitter15 layout (``tree/<source_id>.txt``: Twitter15 itself,
 or Twitter16) or in the PHEME / RumourEval layout (``posts.json`` and ``structures.json``, per
-split or not), read by the shipped converters. Each cascade starts at a seeded random time
-within one 24-hour window and is cut at 48 hours after its source. The airline tweets are
+split or not), read by the shipped converters, or from a file of mentions in watchtower's own
+input format (``.jsonl``, ``.jsonl.gz``: any platform, converted), where every thread is a
+cascade, its threads found as the engine finds them (``thread_id``, else the parent's thread).
+Each cascade starts at a seeded random time within one 24-hour window and is cut at 48 hours
+after its source. The airline tweets are
 one-mention background threads folded into the same window by their time of day (UTC), so that
 the background runs through the whole window instead of sitting days away from it. The truth
 of each thread (its final size, t_half, big or not) is taken from the very mentions the engine
@@ -20,7 +23,9 @@ from pathlib import Path
 
 from watchtower.convert import airline, pheme, twitter15
 from watchtower.convert._records import Record
-from watchtower.mention import Mention, from_dict
+from watchtower.errors import InvalidMention
+from watchtower.mention import Mention, decode, from_dict
+from watchtower.sources.files import read_lines
 
 WINDOW_START = 1424131200.0  # 2015-02-17T00:00:00Z, a UTC midnight in the airline data's week
 WINDOW = 24 * 3600.0  # cascades start within this window
@@ -50,6 +55,7 @@ class Truth:
     times: dict[str, list[float]] = field(default_factory=dict)  # thread -> mention times
     cascades: set[str] = field(default_factory=set)  # threads that are cascades (not background)
     threads: dict[str, str] = field(default_factory=dict)  # mention id -> its thread
+    rejected: list[str] = field(default_factory=list)  # bad records of a mentions file, why
 
     def add(self, thread_id: str, at: float) -> None:
         self.times.setdefault(thread_id, []).append(at)
@@ -64,13 +70,19 @@ class Truth:
 
 
 def cascade_layout(path: Path) -> str:
-    """The cascades' layout: twitter15 (tree/ of edge files) or pheme (posts.json)."""
+    """The cascades' layout: twitter15 (tree/ of edge files), pheme (posts.json) or mentions
+    (a JSON-lines file of mentions)."""
+    if not path.exists():
+        raise ValueError(f"{path}: no such file or folder")
+    if path.is_file() and path.name.endswith((".jsonl", ".jsonl.gz")):
+        return "mentions"
     if (path / "tree").is_dir():
         return "twitter15"
     if pheme.split_folders(path):
         return "pheme"
     raise ValueError(
-        f"{path}: neither a Twitter15-layout folder (tree/) nor a PHEME one (posts.json)"
+        f"{path}: not a Twitter15-layout folder (tree/), a PHEME one (posts.json) or a file of"
+        " mentions (.jsonl, .jsonl.gz)"
     )
 
 
@@ -93,34 +105,64 @@ def fold_into_window(at: float) -> float:
 
 def mentions(spec: StreamSpec, truth: Truth) -> Iterator[Mention]:
     """The whole stream, sorted by created_at, recording each thread's truth on the way."""
-    cascade = _cascade(_cascade_records(spec), truth, spec.keep, spec.seed)
+    cascade = _cascade(_cascade_mentions(spec, truth), truth, spec.keep, spec.seed)
     background = _background(spec.data / "airline") if spec.background else []
     for mention in heapq.merge(cascade, background, key=lambda m: m.created_at):
         truth.add(truth.thread_of(mention), mention.created_at)
         yield mention
 
 
-def _cascade_records(spec: StreamSpec) -> Iterator[Record]:
+def _cascade_mentions(spec: StreamSpec, truth: Truth) -> Iterator[Mention]:
     folder = spec.cascade_folder
-    if cascade_layout(folder) == "pheme":
+    layout = cascade_layout(folder)
+    if layout == "mentions":
+        return iter(_file_cascades(folder, spec, truth))
+    if layout == "pheme":
         starts = cascade_starts(pheme.thread_ids(folder), spec.seed, spec.limit)
-        return pheme.convert(
+        records: Iterable[Record] = pheme.convert(
             folder, start_times=starts, horizon_minutes=HORIZON_MINUTES, only=starts
         )
-    starts = cascade_starts(source_ids(folder), spec.seed, spec.limit)
-    return twitter15.convert(
-        folder, start_times=starts, horizon_minutes=HORIZON_MINUTES, only=starts
-    )
+    else:
+        starts = cascade_starts(source_ids(folder), spec.seed, spec.limit)
+        records = twitter15.convert(
+            folder, start_times=starts, horizon_minutes=HORIZON_MINUTES, only=starts
+        )
+    return (from_dict(record, _MAX_CHARS) for record in records)
 
 
-def _cascade(records: Iterable[Record], truth: Truth, keep: float, seed: int) -> Iterator[Mention]:
+def _file_cascades(path: Path, spec: StreamSpec, truth: Truth) -> list[Mention]:
+    """A mentions file's threads, each moved to a seeded start (drawn in thread-id order) and
+    cut at the horizon; a bad record is left out and noted in ``truth.rejected``."""
+    found: list[Mention] = []
+    for number, line in read_lines(str(path)):
+        try:
+            found.append(decode(line, _MAX_CHARS))
+        except InvalidMention as error:
+            truth.rejected.append(f"line {number}: {error}")
+    found.sort(key=lambda m: m.created_at)  # stable: a parent stays before its replies
+    threads = Truth()  # the same resolution as the stream's truth, on the file's own times
+    origin: dict[str, float] = {}
+    for mention in found:
+        origin.setdefault(threads.thread_of(mention), mention.created_at)
+    starts = cascade_starts(list(origin), spec.seed, spec.limit)
+    out = []
+    for mention in found:
+        thread = threads.threads[mention.id]
+        age = mention.created_at - origin[thread]
+        if thread in starts and age <= HORIZON_MINUTES * 60.0:
+            mention.created_at = starts[thread] + age
+            out.append(mention)
+    out.sort(key=lambda m: m.created_at)
+    return out
+
+
+def _cascade(found: Iterable[Mention], truth: Truth, keep: float, seed: int) -> Iterator[Mention]:
     """The cascades' mentions; each thread they make is a cascade. With ``keep`` < 1 every
     mention but the roots is kept with that probability (seeded), and a reply whose parent was
     left out goes with it when nothing else links it to its thread."""
     rng = random.Random(f"keep:{seed}")
     dropped: set[str] = set()
-    for record in records:
-        mention = from_dict(record, _MAX_CHARS)
+    for mention in found:
         parent = mention.parent
         if keep < 1.0 and (parent is not None or mention.thread_id is not None):
             orphan = mention.thread_id is None and parent in dropped
