@@ -200,6 +200,9 @@ def test_a_mentions_file_is_a_cascade_a_thread(tmp_path: Path) -> None:
         {"id": "a3", "created_at": 1.0e9 + 3 * day, "text": "", "thread_id": "a"},  # past 48 h
         {"id": "b", "created_at": 1.5e9, "text": "root b"},
         {"id": "b1", "created_at": 1.5e9 + 60, "text": "", "thread_id": "b"},
+        # replies to a post not in the file: one thread under it, as the engine has them
+        {"id": "d1", "created_at": 1.6e9, "text": "", "reply_to": "gone"},
+        {"id": "d2", "created_at": 1.6e9 + 5, "text": "", "reply_to": "gone"},
     ]
     path = tmp_path / "cascades.jsonl"
     body = b"".join(orjson.dumps(line) + b"\n" for line in lines)
@@ -207,14 +210,15 @@ def test_a_mentions_file_is_a_cascade_a_thread(tmp_path: Path) -> None:
     assert cascade_layout(path) == "mentions"
     truth = Truth()
     fed = list(mentions(StreamSpec(data=tmp_path, cascades=path, background=False), truth))
-    assert truth.cascades == {"a", "b"}
+    assert truth.cascades == {"a", "b", "gone"}
+    assert len(truth.times["gone"]) == 2
     start = min(truth.times["a"])
     assert sorted(truth.times["a"]) == [start, start + 30, start + 90]
     assert WINDOW_START <= start < WINDOW_START + WINDOW
     assert len(truth.times["b"]) == 2
     assert [m.created_at for m in fed] == sorted(m.created_at for m in fed)
     assert len(truth.rejected) == 1
-    assert truth.rejected[0].startswith("line 7: created_at")
+    assert truth.rejected[0].startswith("line 9: created_at")
 
 
 def test_keep_thins_replies_but_never_roots_or_breaks_a_chain(tmp_path: Path) -> None:

@@ -20,16 +20,23 @@ async def resolve_roots(mentions: Sequence[Mention], store: Store) -> list[str]:
     roots = []
     for m in mentions:
         parent = m.parent
-        if m.thread_id is not None:
-            root = m.thread_id
-        elif parent is not None:
-            root = in_batch.get(parent) or known.get(parent) or parent
-        else:
-            root = m.id
+        parent_root = None if parent is None else in_batch.get(parent) or known.get(parent)
+        root = root_of(m, parent_root)
         in_batch[m.id] = root
         roots.append(root)
     await store.remember_roots(in_batch, max(m.created_at for m in mentions))
     return roots
+
+
+def root_of(mention: Mention, parent_root: str | None) -> str:
+    """The thread of one mention, given its parent's root when that is known: its thread_id,
+    else that root, else the parent itself (an unknown parent is taken as the root), else its
+    own id. The backtest's truth resolves threads with this same rule."""
+    if mention.thread_id is not None:
+        return mention.thread_id
+    if mention.parent is not None:
+        return parent_root or mention.parent
+    return mention.id
 
 
 def _parents_to_look_up(mentions: Sequence[Mention]) -> set[str]:

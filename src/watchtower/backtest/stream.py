@@ -26,6 +26,7 @@ from watchtower.convert._records import Record
 from watchtower.errors import InvalidMention
 from watchtower.mention import Mention, decode, from_dict
 from watchtower.sources.files import read_lines
+from watchtower.threads import root_of
 
 WINDOW_START = 1424131200.0  # 2015-02-17T00:00:00Z, a UTC midnight in the airline data's week
 WINDOW = 24 * 3600.0  # cascades start within this window
@@ -61,10 +62,10 @@ class Truth:
         self.times.setdefault(thread_id, []).append(at)
 
     def thread_of(self, mention: Mention) -> str:
-        """Its thread_id, else the thread of the mention it answers (PHEME replies carry only
-        reply_to), else its own id; remembered for the mentions that answer it."""
+        """Its thread as the engine resolves it (`watchtower.threads.root_of`: PHEME replies
+        carry only reply_to), remembered for the mentions that answer it."""
         parent = mention.parent
-        thread = mention.thread_id or (parent and self.threads.get(parent)) or mention.id
+        thread = root_of(mention, None if parent is None else self.threads.get(parent))
         self.threads[mention.id] = thread
         return thread
 
