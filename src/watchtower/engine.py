@@ -233,10 +233,9 @@ class Engine:
         version = self.momentum.note(
             state.thread_id, now, state.first_seen, state.count, authors, forecast
         )
-        growth = forecast - episode.resolved_forecast
-        momentum = self.momentum.probability(state.count, authors, growth, version)
+        baseline = episode.resolved_forecast  # as scored: a resolve below moves it on
+        momentum = self.momentum.probability(state.count, authors, forecast - baseline, version)
         value = gated(momentum, mean_negativity(state), self.config.scoring)
-        baseline = episode.resolved_forecast
         decision = self.levels.decide(
             episode, state.thread_id, now, value, state.last_seen, can_rise=not tick
         )

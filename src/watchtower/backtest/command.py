@@ -101,7 +101,7 @@ def run_backtest(args: argparse.Namespace) -> int:
         print(f"watchtower backtest: no airline/ under {data}", file=sys.stderr)
         return 2
     try:
-        cascade_layout(spec.cascade_folder)  # a clear error before minutes of work
+        cascade_layout(spec.cascade_path)  # a clear error before minutes of work
     except ValueError as error:
         print(f"watchtower backtest: {error}", file=sys.stderr)
         return 2
@@ -169,12 +169,12 @@ def table(report: Report) -> list[str]:
     ]
     rejected = report.truth.rejected
     lines = (
-        [f"rejected: {len(rejected)} records of {report.spec.cascade_folder} (first {rejected[0]})"]
+        [f"rejected: {len(rejected)} records of {report.spec.cascade_path} (first {rejected[0]})"]
         if rejected
         else []
     )
     lines += [
-        f"stream: {report.cascades} {report.spec.cascade_folder.name} cascades "
+        f"stream: {report.cascades} {report.spec.cascade_path.name} cascades "
         f"(seed {report.spec.seed}{_kept(report.spec.keep)}) + "
         f"{len(o) - report.cascades} one-mention background threads, {run.mentions:,} mentions",
         f"big: final size >= {report.threshold:.1f} (80th percentile of the cascades): "
@@ -229,7 +229,7 @@ def median_t_half(report: Report) -> float:
 
 def as_json(report: Report) -> dict[str, Any]:
     return {
-        "cascade_folder": str(report.spec.cascade_folder),
+        "cascades_from": str(report.spec.cascade_path),
         "rejected": len(report.truth.rejected),
         "seed": report.spec.seed,
         "keep": report.spec.keep,

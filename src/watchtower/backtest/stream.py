@@ -6,11 +6,10 @@ split or not), read by the shipped converters, or from a file of mentions in wat
 input format (``.jsonl``, ``.jsonl.gz``: any platform, converted), where every thread is a
 cascade, its threads found as the engine finds them (``thread_id``, else the parent's thread).
 Each cascade starts at a seeded random time within one 24-hour window and is cut at 48 hours
-after its source. The airline tweets are
-one-mention background threads folded into the same window by their time of day (UTC), so that
-the background runs through the whole window instead of sitting days away from it. The truth
-of each thread (its final size, t_half, big or not) is taken from the very mentions the engine
-is fed.
+after its source. The airline tweets are one-mention background threads folded into the same
+window by their time of day (UTC), so that the background runs through the whole window instead
+of sitting days away from it. The truth of each thread (its final size, t_half, big or not) is
+taken from the very mentions the engine is fed.
 """
 
 from __future__ import annotations
@@ -38,14 +37,14 @@ _MAX_CHARS = 4000
 @dataclass(frozen=True)
 class StreamSpec:
     data: Path  # the shared data folder: twitter15/ and airline/ under it
-    cascades: Path | None = None  # the cascades' folder; None: twitter15/ under data
+    cascades: Path | None = None  # the cascades' folder or mentions file; None: data/twitter15
     seed: int = 1
     limit: int | None = None  # the first N cascades (by source id) only: quick runs and tests
     background: bool = True  # mix in the airline tweets
     keep: float = 1.0  # each reply/repost kept with this probability: a smaller platform
 
     @property
-    def cascade_folder(self) -> Path:
+    def cascade_path(self) -> Path:
         return self.cascades if self.cascades is not None else self.data / "twitter15"
 
 
@@ -106,15 +105,18 @@ def fold_into_window(at: float) -> float:
 
 def mentions(spec: StreamSpec, truth: Truth) -> Iterator[Mention]:
     """The whole stream, sorted by created_at, recording each thread's truth on the way."""
-    cascade = _cascade(_cascade_mentions(spec, truth), truth, spec.keep, spec.seed)
-    background = _background(spec.data / "airline") if spec.background else []
-    for mention in heapq.merge(cascade, background, key=lambda m: m.created_at):
-        truth.add(truth.thread_of(mention), mention.created_at)
+    cascade = ((m, True) for m in _cascade(_cascade_mentions(spec, truth), spec.keep, spec.seed))
+    background = [(m, False) for m in _background(spec.data / "airline")] if spec.background else []
+    for mention, is_cascade in heapq.merge(cascade, background, key=lambda p: p[0].created_at):
+        thread = truth.thread_of(mention)
+        if is_cascade:
+            truth.cascades.add(thread)
+        truth.add(thread, mention.created_at)
         yield mention
 
 
 def _cascade_mentions(spec: StreamSpec, truth: Truth) -> Iterator[Mention]:
-    folder = spec.cascade_folder
+    folder = spec.cascade_path
     layout = cascade_layout(folder)
     if layout == "mentions":
         return iter(_file_cascades(folder, spec, truth))
@@ -157,7 +159,7 @@ def _file_cascades(path: Path, spec: StreamSpec, truth: Truth) -> list[Mention]:
     return out
 
 
-def _cascade(found: Iterable[Mention], truth: Truth, keep: float, seed: int) -> Iterator[Mention]:
+def _cascade(found: Iterable[Mention], keep: float, seed: int) -> Iterator[Mention]:
     """The cascades' mentions; each thread they make is a cascade. With ``keep`` < 1 every
     mention but the roots is kept with that probability (seeded), and a reply whose parent was
     left out goes with it when nothing else links it to its thread."""
@@ -170,7 +172,6 @@ def _cascade(found: Iterable[Mention], truth: Truth, keep: float, seed: int) -> 
             if orphan or rng.random() >= keep:
                 dropped.add(mention.id)
                 continue
-        truth.cascades.add(truth.thread_of(mention))
         yield mention
 
 
