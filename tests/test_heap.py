@@ -24,7 +24,9 @@ def test_settle_freezes_what_survived_a_young_collection_and_nothing_else() -> N
     with streaming_heap():
         frozen = gc.get_freeze_count()
         settle()
-        assert gc.get_freeze_count() == frozen  # no young collection since: nothing to do
+        # no young collection since: nothing frozen (a frozen object that another test's
+        # leftover thread frees meanwhile lowers the count, so not ==)
+        assert gc.get_freeze_count() <= frozen
         survivors = [[i] for i in range(500)]
         gc.collect(0)
         settle()
