@@ -4,11 +4,14 @@ and scores that do not depend on the order the engine works a batch's threads in
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
+
+import pytest
 
 from watchtower.config import Config, Duration, MomentumConfig
 from watchtower.mention import from_dict
-from watchtower.scoring.features import GAIN, Features, features
+from watchtower.scoring.features import GAIN, Features, fading_forecast, features
 from watchtower.scoring.momentum import EPOCH, MIN_POPULATION, SETTLE, MomentumModel
 from watchtower.state.thread_state import (
     DecaySpec,
@@ -28,7 +31,7 @@ Event = tuple[float, str]  # (time, thread): one mention
 
 def model(**changes: Any) -> MomentumModel:
     base = MomentumConfig(big_size=10, big_share=0.0, horizon=Duration(HOUR), min_count=3)
-    return MomentumModel(dataclasses.replace(base, **changes))
+    return MomentumModel(dataclasses.replace(base, **changes), SPEC.taus)
 
 
 def feed(
@@ -43,7 +46,7 @@ def feed(
     for at, thread in events:
         f = _step(states, at, thread)
         if observe_too:  # as the engine does it
-            m.note(f.thread_id, f.at, f.at - f.age, f.count, f.authors, f.expected_final)
+            m.note(f.thread_id, f.at, f.at - f.age, f.count, f.authors, f.memory)
         out[(at, thread)] = m.predict(f)
     return out
 
@@ -71,7 +74,7 @@ def bursts(
 
 def test_prior_is_even_odds_when_the_forecast_is_the_big_size() -> None:
     m = model(min_authors=4)
-    f = Features("t", T0, 4, 60.0, (1.0,), 1.0, 4.0, 0.0, 0, 0.0, 2.0, 4 + GAIN * 2.0)
+    f = Features("t", T0, 4, 60.0, (1.0,), 1.0, 4.0, 0.0, 0, 0.0, 2.0, 4 + GAIN * 2.0, (2.0,))
     assert f.expected_final == 10.0
     assert m.predict(f) == 0.5
     assert m.predict(dataclasses.replace(f, expected_final=20.0)) > 0.85
@@ -129,9 +132,12 @@ def test_big_becomes_relative_once_enough_threads_have_traction() -> None:
     probe(m, end + SETTLE + 2 * EPOCH)
     big = m.big_size(end + SETTLE + 2 * EPOCH)
     assert big > 5
-    # the forecasts of the busiest 20% of the 30 threads start about there (5% bins)
-    forecasts = sorted(_last_forecasts(events).values())
+    # the forecasts of the busiest 20% of the 30 threads, as of the version's boundary (each
+    # faded since the thread's last mention), start about there (5% bins)
+    boundary = math.floor((end + 2 * EPOCH) / EPOCH) * EPOCH
+    forecasts = sorted(_forecasts_at(events, boundary).values())
     assert forecasts[23] <= big <= forecasts[24] * 1.06
+    assert big < sorted(_forecasts_at(events, None).values())[23]  # they did fade
     floor = model(big_share=0.2, big_size=10_000)
     feed(floor, events)
     assert floor.big_size(end + SETTLE + 2 * EPOCH) == 10_000  # never below the floor
@@ -148,16 +154,29 @@ def test_conversations_do_not_lower_big() -> None:
         m = model(big_share=0.2, big_size=5, min_authors=3)
         for at, thread in sorted(cascades + (talks if with_talks else [])):
             authors = 2.0 if thread.startswith("talk") else 40.0
-            m.note(thread, at, at, 10, authors, 50.0 if authors > 2 else 10.0)
+            # cascades forecast at 50 (a memory that fades over hours), talks at their 10
+            m.note(
+                thread,
+                at,
+                at,
+                10,
+                authors,
+                (0.0, 0.0, 40.0 / GAIN * 3) if authors > 2 else (0.0,) * 3,
+            )
         probe(m, end)
         bigs.append(m.big_size(end))
     assert bigs[0] > 40  # among the cascades alone
     assert bigs[1] == bigs[0]
 
 
-def _last_forecasts(events: list[Event]) -> dict[str, float]:
+def _forecasts_at(events: list[Event], at: float | None) -> dict[str, float]:
+    """Each thread's forecast at ``at``, faded since its last mention (None: at it)."""
     states: dict[str, ThreadState] = {}
-    return {thread: _step(states, at, thread).expected_final for at, thread in events}
+    last = {thread: _step(states, t, thread) for t, thread in events}
+    return {
+        thread: fading_forecast(f.count, f.memory, SPEC.taus, 0.0 if at is None else at - f.at)
+        for thread, f in last.items()
+    }
 
 
 def test_scores_do_not_depend_on_how_the_engine_orders_a_batch() -> None:
@@ -195,3 +214,13 @@ async def test_engine_alerts_do_not_depend_on_batch_boundaries_with_many_threads
         outputs.append(out)
     assert outputs[0]
     assert outputs[0] == outputs[1] == outputs[2]
+
+
+def test_saved_state_with_other_half_lives_is_refused() -> None:
+    """Memories saved under other half-lives would fade at the wrong speed: start afresh."""
+    m = model()
+    feed(m, bursts(3, 5))
+    other = MomentumModel(m.config, (60.0, 600.0, 6000.0))
+    with pytest.raises(ValueError, match="half-lives"):
+        other.load_state(m.state_dict())
+    model().load_state(m.state_dict())  # the same half-lives: taken

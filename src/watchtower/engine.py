@@ -20,8 +20,7 @@ from watchtower.decide.levels import Levels
 from watchtower.decide.storms import StormWatch
 from watchtower.errors import StoreError
 from watchtower.mention import Mention
-from watchtower.scoring.features import features
-from watchtower.scoring.features import forecast as thread_forecast
+from watchtower.scoring.features import features, forecast_of, memory
 from watchtower.scoring.momentum import MomentumModel
 from watchtower.scoring.score import gated, score
 from watchtower.scoring.sentiment import SentimentModel
@@ -65,11 +64,8 @@ class Engine:
         self.config = config
         self.store = store
         self.sentiment = sentiment
-        self.momentum = momentum or _build_momentum(config)
-        f = config.features
-        self.spec = DecaySpec.from_half_lives(
-            f.half_lives, f.sparkline_bucket, f.sparkline_buckets, f.top_mentions
-        )
+        self.spec = _decay_spec(config)
+        self.momentum = momentum or MomentumModel(config.momentum, self.spec.taus)
         self.levels = Levels(config.levels, config.alerts)
         self.storms = StormWatch(config.storms)
         self.stats = EngineStats()
@@ -81,8 +77,8 @@ class Engine:
         """Take a reloaded (already validated) config and keep everything learned and held:
         thread state, event time, positions, the sentiment model, the momentum model (unless
         its own settings changed) and the brand baselines (unless their bucket changed)."""
-        if config.momentum != self.config.momentum:
-            self.momentum = _build_momentum(config)
+        if config.momentum != self.config.momentum:  # features (the taus) need a restart
+            self.momentum = MomentumModel(config.momentum, self.spec.taus)
         storms = StormWatch(config.storms)
         if config.storms.bucket == self.config.storms.bucket:
             storms.load_state(self.storms.state_dict())
@@ -228,10 +224,11 @@ class Engine:
             return  # ticks look only at open episodes; cold threads cannot reach a level
         # The hot path: every mention of a warm thread is scored, so nothing is built here
         # that only a transition needs (the features, the score's parts).
-        forecast = thread_forecast(state, now, self.spec)
+        kept = memory(state, now, self.spec)
+        forecast = forecast_of(state.count, kept)
         authors = unique_authors(state)
         version = self.momentum.note(
-            state.thread_id, now, state.first_seen, state.count, authors, forecast
+            state.thread_id, now, state.first_seen, state.count, authors, kept
         )
         baseline = episode.resolved_forecast  # as scored: a resolve below moves it on
         momentum = self.momentum.probability(state.count, authors, forecast - baseline, version)
@@ -288,5 +285,8 @@ class Engine:
         return math.ceil(alerts.resolve_after_quiet / alerts.tick) + 2
 
 
-def _build_momentum(config: Config) -> MomentumModel:
-    return MomentumModel(config.momentum)
+def _decay_spec(config: Config) -> DecaySpec:
+    f = config.features
+    return DecaySpec.from_half_lives(
+        f.half_lives, f.sparkline_bucket, f.sparkline_buckets, f.top_mentions
+    )

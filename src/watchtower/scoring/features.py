@@ -22,7 +22,7 @@ from watchtower.state.thread_state import (
 )
 
 # Mentions still to come per unit of pending memory: a prior for the forecast's scale, which
-# the momentum model corrects from outcomes (its learner also sees count and pending apart).
+# the momentum model calibrates from outcomes.
 GAIN = 3.0
 
 
@@ -40,32 +40,57 @@ class Features:
     negativity: float  # decayed mean P(negative)
     pending: float  # decayed mentions, mean over the half-lives: memory still producing
     expected_final: float  # count + GAIN * pending: the self-exciting forecast of the size
+    memory: tuple[float, ...]  # the decayed counts pending is the mean of, shortest first
 
     @property
     def rate_short(self) -> float:
         return self.rates[0]
 
 
-def forecast(state: ThreadState, now: float, spec: DecaySpec) -> float:
-    """The self-exciting forecast of the final size, ``expected_final`` without the rest of
-    `Features`: the engine computes it at every mention."""
-    return state.count + GAIN * _pending(state, now, spec)
-
-
-def _pending(state: ThreadState, now: float, spec: DecaySpec) -> float:
-    """The mean decayed count over the half-lives: memory still producing mentions."""
+def memory(state: ThreadState, now: float, spec: DecaySpec) -> tuple[float, ...]:
+    """The thread's decayed counts at ``now``, one per half-life: its memory still producing
+    mentions (``pending`` is their mean). The engine computes it at every mention."""
     counts = state.rates  # a decayed rate is kept as a decayed count, as of last_seen
     dt = now - state.last_seen
     if dt > 0:
-        decayed = [c * math.exp(-dt / tau) for c, tau in zip(counts, spec.taus, strict=True)]
-        return sum(decayed) / len(decayed)
-    return sum(counts) / len(counts)
+        return tuple(c * math.exp(-dt / tau) for c, tau in zip(counts, spec.taus, strict=True))
+    return tuple(counts)
+
+
+def forecast_of(count: int, memory: tuple[float, ...]) -> float:
+    """The self-exciting forecast of the final size, ``expected_final`` without the rest of
+    `Features`, from the count and the `memory`."""
+    return count + GAIN * sum(memory) / len(memory)
+
+
+def fading_forecast(
+    count: int, memory: tuple[float, ...], taus: tuple[float, ...], later: float
+) -> float:
+    """The forecast ``later`` seconds after ``memory`` was taken, had no mention come since:
+    it fades towards the count as the memory does."""
+    left = 0.0
+    for m, tau in zip(memory, taus, strict=True):
+        left += m * math.exp(-later / tau)
+    return count + GAIN * left / len(memory)
+
+
+def fading_forecast_and_slope(
+    count: int, memory: tuple[float, ...], taus: tuple[float, ...], later: float
+) -> tuple[float, float]:
+    """`fading_forecast` and its derivative in ``later`` (negative while memory is left)."""
+    left = slope = 0.0
+    for m, tau in zip(memory, taus, strict=True):
+        part = m * math.exp(-later / tau)
+        left += part
+        slope -= part / tau
+    return count + GAIN * left / len(memory), GAIN * slope / len(memory)
 
 
 def features(state: ThreadState, now: float, spec: DecaySpec) -> Features:
     per_second = decayed_rates(state, now, spec)
     short, long_ = per_second[0], per_second[-1]
-    pending = _pending(state, now, spec)
+    kept = memory(state, now, spec)
+    pending = sum(kept) / len(kept)
     return Features(
         thread_id=state.thread_id,
         at=now,
@@ -79,4 +104,5 @@ def features(state: ThreadState, now: float, spec: DecaySpec) -> Features:
         negativity=mean_negativity(state),
         pending=pending,
         expected_final=state.count + GAIN * pending,
+        memory=kept,
     )

@@ -11,8 +11,10 @@ P(big) = sigmoid(prior + correction):
 
 "Big" is relative as well as absolute: at least ``big_size`` and above the forecasts of all but
 the top ``big_share`` of the threads with traction (``min_count`` mentions from ``min_authors``
-people or more) seen within the horizon, once there are ``MIN_POPULATION`` of them. So the same
-defaults work on a platform whose threads reach a few dozen and on one whose reach thousands.
+people or more) seen within the horizon, once there are ``MIN_POPULATION`` of them; each
+thread counts at its forecast as of now, faded since its latest mention (`Population`). So the
+same defaults work on a platform whose threads reach a few dozen and on one whose reach
+thousands.
 
 Learning in event time, from delayed outcomes: ``note`` snapshots a thread the first time its
 prior reaches each of ``MILESTONES`` (the moments an alert can fire) and keeps its count within
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from watchtower.config import MomentumConfig
-from watchtower.scoring.features import Features
+from watchtower.scoring.features import Features, forecast_of
 from watchtower.scoring.learner import OffsetLogistic, sigmoid
 from watchtower.scoring.population import Population
 
@@ -50,7 +52,7 @@ MIN_POPULATION = 10  # threads with traction needed before "big" becomes relativ
 # an alert could fire (P 0.18 to 0.82), so the correction calibrates what the levels act on.
 MILESTONES = (-1.5, -0.75, 0.0, 0.75, 1.5)
 MAX_TRACKED = 200_000  # threads followed within a horizon; beyond it the oldest are dropped
-_FORMAT = 1
+_FORMAT = 2  # 2: the population keeps each thread's memory, to fade its forecast
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,13 +76,12 @@ class _Thread:
 class MomentumModel:
     """P(the thread becomes big); see the module docstring."""
 
-    def __init__(self, config: MomentumConfig | int, min_count: int | None = None) -> None:
-        if not isinstance(config, MomentumConfig):  # the older (big_size, min_count) call
-            config = MomentumConfig(big_size=config, min_count=min_count or 3)
+    def __init__(self, config: MomentumConfig, taus: tuple[float, ...]) -> None:
+        """``taus``: the decays of the threads' memories (`DecaySpec.taus`)."""
         self.config = config
         self.learner = OffsetLogistic()
         self.learned = 0  # threads whose outcome was learned
-        self.population = Population()
+        self.population = Population(taus)
         self._threads: dict[str, _Thread] = {}
         self._due: list[tuple[float, str]] = []  # (due, thread) heap
         self._built: int | None = None  # index of the newest version
@@ -127,23 +128,24 @@ class MomentumModel:
         first_seen: float,
         count: int,
         authors: float,
-        forecast: float,
+        memory: tuple[float, ...],
     ) -> Version:
         """Note a thread being scored (snapshots, population: outcomes are learned later);
-        return the version to score ``at`` with. It takes the parts, not `Features`: the
-        engine scores every mention and builds those only for a transition. Conversations
-        (fewer than ``min_authors`` people) move time on but are not followed: they are never
-        scored, so they neither lower "big" nor teach the correction."""
+        return the version to score ``at`` with. It takes the parts (``memory``: the decayed
+        counts at ``at``, `features.memory`), not `Features`: the engine scores every mention
+        and builds those only for a transition. Conversations (fewer than ``min_authors``
+        people) move time on but are not followed: they are never scored, so they neither
+        lower "big" nor teach the correction."""
         index = self._index(at)
         if count >= self.config.min_count:
             if self._built is None or index > self._built:
                 self._advance(index)
             if authors >= self.config.min_authors:
-                self._follow(thread_id, at, first_seen, count, forecast)
+                self._follow(thread_id, at, first_seen, count, memory)
         return self._version_of(index)
 
     def _follow(
-        self, thread_id: str, at: float, first_seen: float, count: int, forecast: float
+        self, thread_id: str, at: float, first_seen: float, count: int, memory: tuple[float, ...]
     ) -> None:
         thread = self._threads.get(thread_id)
         if thread is None:
@@ -156,9 +158,9 @@ class MomentumModel:
             return  # its outcome window has closed
         thread.last = at
         thread.size = max(thread.size, count)
-        self.population.move(thread_id, at, forecast)
+        self.population.move(thread_id, at, count, memory)
         if self.config.learn and thread.next_snapshot < len(MILESTONES):
-            self._snapshot(thread, forecast, self.version_at(at).big)
+            self._snapshot(thread, forecast_of(count, memory), self.version_at(at).big)
 
     def _snapshot(self, thread: _Thread, forecast: float, big: float) -> None:
         prior = prior_logit(forecast, big)
@@ -247,6 +249,8 @@ class MomentumModel:
         state = pickle.loads(data)  # noqa: S301 - written by watchtower itself (see above)
         if not isinstance(state, dict) or state.get("format") != _FORMAT:
             raise ValueError("saved momentum state has an unknown format")
+        if state["population"].taus != self.population.taus:
+            raise ValueError("saved momentum state has other half-lives than the config")
         parts = (
             state["learner"],
             state["learned"],
