@@ -221,6 +221,36 @@ def test_a_mentions_file_is_a_cascade_a_thread(tmp_path: Path) -> None:
     assert truth.rejected[0].startswith("line 9: created_at")
 
 
+def test_stretch_slows_each_cascade_from_its_source_and_cuts_at_48_hours(tmp_path: Path) -> None:
+    hour = 3600.0
+    lines = [
+        {"id": "a", "created_at": 1.0e9, "text": "root a"},
+        {"id": "a1", "created_at": 1.0e9 + 30, "text": "", "reply_to": "a"},
+        {"id": "a2", "created_at": 1.0e9 + 90, "text": "", "reply_to": "a1"},
+        {"id": "a3", "created_at": 1.0e9 + 30 * hour, "text": "", "thread_id": "a"},
+        {"id": "a4", "created_at": 1.0e9 + 72 * hour, "text": "", "thread_id": "a"},
+        {"id": "b", "created_at": 1.0e9 + 50, "text": "root b"},
+        {"id": "b1", "created_at": 1.0e9 + 100, "text": "", "thread_id": "b"},
+    ]
+    path = tmp_path / "cascades.jsonl"
+    path.write_bytes(b"".join(orjson.dumps(line) + b"\n" for line in lines))
+
+    def ages(stretch: float) -> dict[str, list[float]]:
+        truth = Truth()
+        spec = StreamSpec(data=tmp_path, cascades=path, background=False, stretch=stretch)
+        fed = list(mentions(spec, truth))
+        assert [m.created_at for m in fed] == sorted(m.created_at for m in fed)
+        starts.append({t: min(times) for t, times in truth.times.items()})
+        return {t: [at - min(times) for at in sorted(times)] for t, times in truth.times.items()}
+
+    starts: list[dict[str, float]] = []
+
+    assert ages(1.0) == {"a": [0.0, 30.0, 90.0, 30 * hour], "b": [0.0, 50.0]}
+    assert ages(2.0) == {"a": [0.0, 60.0, 180.0], "b": [0.0, 100.0]}  # 30 h became 60: cut
+    assert ages(0.5) == {"a": [0.0, 15.0, 45.0, 15 * hour, 36 * hour], "b": [0.0, 25.0]}
+    assert starts[0] == starts[1] == starts[2]  # each cascade still starts where it was drawn
+
+
 def test_keep_thins_replies_but_never_roots_or_breaks_a_chain(tmp_path: Path) -> None:
     folder = tmp_path / "replies"
     folder.mkdir()

@@ -84,6 +84,13 @@ def add_backtest_command(subparsers: argparse._SubParsersAction[argparse.Argumen
         default=1.0,
         help="keep each reply/repost with this probability (seeded): a platform 1/P the size",
     )
+    p.add_argument(
+        "--stretch",
+        type=float,
+        default=1.0,
+        help="multiply each cascade's time after its source by K (cut at 48 h after): a "
+        "platform where cascades unfold K times slower (K < 1: faster)",
+    )
     p.add_argument("--png", type=Path, help="write the figure here (needs matplotlib)")
     p.add_argument("--json", type=Path, help="write the figures here as JSON")
     p.set_defaults(func=run_backtest)
@@ -94,8 +101,16 @@ def run_backtest(args: argparse.Namespace) -> int:
     if not 0.0 < args.keep <= 1.0:
         print(f"watchtower backtest: --keep must be in (0, 1], got {args.keep}", file=sys.stderr)
         return 2
+    if not 0.0 < args.stretch < math.inf:
+        print(f"watchtower backtest: --stretch must be > 0, got {args.stretch}", file=sys.stderr)
+        return 2
     spec = StreamSpec(
-        data=data, cascades=args.cascades, seed=args.seed, limit=args.limit, keep=args.keep
+        data=data,
+        cascades=args.cascades,
+        seed=args.seed,
+        limit=args.limit,
+        keep=args.keep,
+        stretch=args.stretch,
     )
     if not (data / "airline").is_dir():
         print(f"watchtower backtest: no airline/ under {data}", file=sys.stderr)
@@ -175,7 +190,7 @@ def table(report: Report) -> list[str]:
     )
     lines += [
         f"stream: {report.cascades} {report.spec.cascade_path.name} cascades "
-        f"(seed {report.spec.seed}{_kept(report.spec.keep)}) + "
+        f"(seed {report.spec.seed}{_kept(report.spec.keep)}{_stretch(report.spec.stretch)}) + "
         f"{len(o) - report.cascades} one-mention background threads, {run.mentions:,} mentions",
         f"big: final size >= {report.threshold:.1f} (80th percentile of the cascades): "
         f"{n_big} threads, median t_half {_minutes(median_t_half(report))} after their start",
@@ -208,6 +223,10 @@ def _kept(keep: float) -> str:
     return "" if keep >= 1.0 else f", each reply/repost kept with p={keep:g}"
 
 
+def _stretch(stretch: float) -> str:
+    return "" if stretch == 1.0 else f", times after each source x{stretch:g}"
+
+
 def _params(point: GridPoint) -> str:
     p = point.params
     if point.rule == "frequency":
@@ -233,6 +252,7 @@ def as_json(report: Report) -> dict[str, Any]:
         "rejected": len(report.truth.rejected),
         "seed": report.spec.seed,
         "keep": report.spec.keep,
+        "stretch": report.spec.stretch,
         "cascades": report.cascades,
         "big_threshold": report.threshold,
         "watchtower": report.watchtower.as_dict(),

@@ -42,6 +42,7 @@ class StreamSpec:
     limit: int | None = None  # the first N cascades (by source id) only: quick runs and tests
     background: bool = True  # mix in the airline tweets
     keep: float = 1.0  # each reply/repost kept with this probability: a smaller platform
+    stretch: float = 1.0  # each cascade's time after its source times this: a slower platform
 
     @property
     def cascade_path(self) -> Path:
@@ -105,7 +106,8 @@ def fold_into_window(at: float) -> float:
 
 def mentions(spec: StreamSpec, truth: Truth) -> Iterator[Mention]:
     """The whole stream, sorted by created_at, recording each thread's truth on the way."""
-    cascade = ((m, True) for m in _cascade(_cascade_mentions(spec, truth), spec.keep, spec.seed))
+    found = _stretched(_cascade_mentions(spec, truth), spec.stretch)
+    cascade = ((m, True) for m in _cascade(found, spec.keep, spec.seed))
     background = [(m, False) for m in _background(spec.data / "airline")] if spec.background else []
     for mention, is_cascade in heapq.merge(cascade, background, key=lambda p: p[0].created_at):
         thread = truth.thread_of(mention)
@@ -123,12 +125,12 @@ def _cascade_mentions(spec: StreamSpec, truth: Truth) -> Iterator[Mention]:
     if layout == "pheme":
         starts = cascade_starts(pheme.thread_ids(folder), spec.seed, spec.limit)
         records: Iterable[Record] = pheme.convert(
-            folder, start_times=starts, horizon_minutes=HORIZON_MINUTES, only=starts
+            folder, start_times=starts, horizon_minutes=_horizon(spec) / 60.0, only=starts
         )
     else:
         starts = cascade_starts(source_ids(folder), spec.seed, spec.limit)
         records = twitter15.convert(
-            folder, start_times=starts, horizon_minutes=HORIZON_MINUTES, only=starts
+            folder, start_times=starts, horizon_minutes=_horizon(spec) / 60.0, only=starts
         )
     return (from_dict(record, _MAX_CHARS) for record in records)
 
@@ -152,11 +154,32 @@ def _file_cascades(path: Path, spec: StreamSpec, truth: Truth) -> list[Mention]:
     for mention in found:
         thread = threads.threads[mention.id]
         age = mention.created_at - origin[thread]
-        if thread in starts and age <= HORIZON_MINUTES * 60.0:
+        if thread in starts and age <= _horizon(spec):
             mention.created_at = starts[thread] + age
             out.append(mention)
     out.sort(key=lambda m: m.created_at)
     return out
+
+
+def _horizon(spec: StreamSpec) -> float:
+    """Seconds after its source a cascade's mentions are read to: 48 h once stretched."""
+    return HORIZON_MINUTES * 60.0 / spec.stretch
+
+
+def _stretched(found: Iterator[Mention], stretch: float) -> Iterator[Mention]:
+    """The cascades (sorted by time) with each one's time after its first mention multiplied
+    by ``stretch``, sorted again: the same cascades on a platform ``stretch`` times slower."""
+    if stretch == 1.0:
+        return found
+    threads = Truth()  # the threads as the engine resolves them
+    origin: dict[str, float] = {}
+    out = []
+    for mention in found:
+        start = origin.setdefault(threads.thread_of(mention), mention.created_at)
+        mention.created_at = start + (mention.created_at - start) * stretch
+        out.append(mention)
+    out.sort(key=lambda m: m.created_at)  # stable: a parent stays before its replies
+    return iter(out)
 
 
 def _cascade(found: Iterable[Mention], keep: float, seed: int) -> Iterator[Mention]:
