@@ -154,6 +154,7 @@ async def test_mqtt_mentions_alert_once_at_the_receiver(
     ):
         await sub.subscribe(alerts, qos=1)
         await mqtt_connected(daemon)
+        assert daemon.runtime.metrics.registry.get_sample_value("watchtower_mqtt_connected") == 1
         await publish(mosquitto, topic, payloads)
         await wait_until(lambda: processed(daemon) == len(records), "every mention processed")
         await receiver.wait_for(2)
@@ -175,6 +176,9 @@ async def test_mqtt_mentions_alert_once_at_the_receiver(
         )
         == 1
     )
+    # a daemon that reads MQTT says so, and whether it has a session (the alert rule reads both)
+    assert registry.get_sample_value("watchtower_mqtt_enabled") == 1
+    assert registry.get_sample_value("watchtower_mqtt_connected") == 0  # stopped
 
 
 async def test_restart_mid_stream_loses_nothing_and_notifies_once(

@@ -360,6 +360,66 @@ def test_promtool_accepts_the_rules() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_mqtt_alert_fires_for_a_daemon_that_reads_mqtt_without_a_session(
+    tmp_path: Path,
+) -> None:
+    """promtool's rule tests on made-up series: a daemon that never got a session alerts after
+    5 minutes, one that lost it 5 minutes after the loss, an http-only daemon never."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        pytest.skip("promtool not installed (it comes with Prometheus): rules not tested by it")
+    rule = next(r for r in rules() if r["alert"] == "WatchtowerMqttDisconnected")
+    series = {  # instance: (mqtt_enabled, mqtt_connected), one sample a minute from 0
+        "never": ("1x30", "0x30"),
+        "http-only": ("0x30", "0x30"),
+        "lost": ("1x30", "1x10 0x20"),
+    }
+
+    def fired(*instances: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "exp_labels": {"severity": "warning", "job": "watchtower", "instance": name},
+                "exp_annotations": {
+                    key: text.replace("{{ $labels.instance }}", name)
+                    for key, text in rule["annotations"].items()
+                },
+            }
+            for name in instances
+        ]
+
+    inputs = [
+        {"series": f'watchtower_mqtt_{metric}{{job="watchtower", instance="{name}"}}', "values": v}
+        for name, values in series.items()
+        for metric, v in zip(("enabled", "connected"), values, strict=True)
+    ]
+    checks = [
+        (4, fired()),
+        (10, fired("never")),
+        (14, fired("never")),
+        (20, fired("never", "lost")),
+    ]
+    tests = {
+        "rule_files": [str(RULES)],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": inputs,
+                "alert_rule_test": [
+                    {"eval_time": f"{minute}m", "alertname": rule["alert"], "exp_alerts": expected}
+                    for minute, expected in checks
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "mqtt-test.yaml"
+    path.write_text(yaml.safe_dump(tests))
+    done = subprocess.run(
+        [promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 # --- against a live daemon --------------------------------------------------------------------
 
 

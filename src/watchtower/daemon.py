@@ -84,6 +84,7 @@ class Daemon:
         metrics.queue_depth.set_function(inbox.queue.qsize)
         metrics.queue_capacity.set(inbox.queue.maxsize)  # queue_size is restart-only
         if mqtt is not None:
+            metrics.mqtt_enabled.set(1)  # mqtt is restart-only
             runtime.metrics.mqtt_connected.set_function(lambda: float(mqtt.connected))
         metrics.config_reload_success.set(1)
         metrics.config_reload_time.set(time.time())

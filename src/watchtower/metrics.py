@@ -106,6 +106,9 @@ class Metrics:
             ["outcome"],  # retried | dropped
             registry=r,
         )
+        self.mqtt_enabled = Gauge(
+            "watchtower_mqtt_enabled", "1 when the daemon reads an MQTT source", registry=r
+        )
         self.mqtt_connected = Gauge(
             "watchtower_mqtt_connected", "1 while the MQTT source has a session", registry=r
         )
