@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pickle
 from typing import Any
 
 import pytest
@@ -224,3 +225,21 @@ def test_saved_state_with_other_half_lives_is_refused() -> None:
     with pytest.raises(ValueError, match="half-lives"):
         other.load_state(m.state_dict())
     model().load_state(m.state_dict())  # the same half-lives: taken
+
+
+def test_state_saved_before_fading_keeps_what_was_learned() -> None:
+    """An upgrade from format 1 (a population without memories): the learned correction and
+    the snapshots waiting for their outcome are kept, the population starts afresh."""
+    m = model()
+    feed(m, bursts(20, 5, every=30.0))
+    probe(m, T0 + 2 * HOUR)
+    assert m.learned > 0
+    old = pickle.loads(m.state_dict())  # noqa: S301 - our own
+    old["format"], old["population"] = 1, object()  # format 1's population, unreadable now
+    copy = model()
+    copy.load_state(pickle.dumps(old))
+    assert (copy.learned, copy.learner.weights) == (m.learned, m.learner.weights)
+    assert copy.population.size == 0
+    old["format"] = 3
+    with pytest.raises(ValueError, match="unknown format"):
+        model().load_state(pickle.dumps(old))

@@ -53,6 +53,7 @@ MIN_POPULATION = 10  # threads with traction needed before "big" becomes relativ
 MILESTONES = (-1.5, -0.75, 0.0, 0.75, 1.5)
 MAX_TRACKED = 200_000  # threads followed within a horizon; beyond it the oldest are dropped
 _FORMAT = 2  # 2: the population keeps each thread's memory, to fade its forecast
+_FORMAT_UNFADED = 1  # read too: all but its population (that refills from new mentions)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,9 +248,14 @@ class MomentumModel:
     def load_state(self, data: bytes) -> None:
         """Restore `state_dict` output (all or nothing); the config stays this model's own."""
         state = pickle.loads(data)  # noqa: S301 - written by watchtower itself (see above)
-        if not isinstance(state, dict) or state.get("format") != _FORMAT:
+        if not isinstance(state, dict) or state.get("format") not in (_FORMAT, _FORMAT_UNFADED):
             raise ValueError("saved momentum state has an unknown format")
-        if state["population"].taus != self.population.taus:
+        if state["format"] == _FORMAT_UNFADED:
+            # Its population has no memories to fade; an upgrade keeps what was learned (the
+            # correction, the snapshots awaiting their outcome) and re-ranks the threads as
+            # they are mentioned again.
+            state["population"] = Population(self.population.taus)
+        elif state["population"].taus != self.population.taus:
             raise ValueError("saved momentum state has other half-lives than the config")
         parts = (
             state["learner"],
