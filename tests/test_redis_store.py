@@ -204,6 +204,26 @@ async def test_a_state_of_another_layout_is_refused(store: RedisStore, client: r
         await store.load(["t"])
 
 
+async def test_a_state_written_before_resolved_forecast_is_read(
+    store: RedisStore, client: redis.Redis
+) -> None:
+    """An upgrade: a thread the build before Episode.resolved_forecast left in Redis (its
+    layout 3053e026, written without that field) loads, the new field at its default."""
+    state = rich_state("t")
+    state.episode.resolved_forecast = 42.0
+    version, _, active, last_seen, *values = orjson.loads(encode_state(state, 3))
+    at = [f.name for f in dataclasses.fields(ThreadState)].index("episode") - 3  # after header
+    values[at] = values[at][:-1]  # resolved_forecast is the episode's last field
+    await client.set(
+        keys.thread_key("t"), orjson.dumps([version, "3053e026", active, last_seen, *values])
+    )
+    loaded = (await store.load(["t"]))["t"]
+    state.episode.resolved_forecast = 0.0
+    assert loaded == dataclasses.replace(state, version=3)
+    await store.save([loaded])  # and it is written back in this build's layout
+    assert orjson.loads(await client.get(keys.thread_key("t")))[1] != "3053e026"
+
+
 async def test_close_is_idempotent_and_spares_a_borrowed_client(client: redis.Redis) -> None:
     borrowed = RedisStore(client, thread_ttl=TTL, max_threads=10, root_memory=60.0)
     await borrowed.close()

@@ -404,11 +404,25 @@ _top_values = operator.attrgetter(*_TOP_FIELDS)
 _HEADER = 4  # version, layout, active, last_seen
 _EPISODE_AT = _HEADER + _STATE_FIELDS.index("episode")
 _TOP_AT = _HEADER + _STATE_FIELDS.index("top")
-# A fingerprint of the layout: a state written by a build with other fields is refused loudly
-# instead of being read into the wrong fields.
-LAYOUT = format(
-    zlib.crc32("|".join((*_STATE_FIELDS, *_EPISODE_FIELDS, *_TOP_FIELDS)).encode()), "08x"
-)
+
+
+def _layout(state: tuple[str, ...], episode: tuple[str, ...], top: tuple[str, ...]) -> str:
+    """A fingerprint of a layout: a state written with other fields is never read into the
+    wrong ones."""
+    return format(zlib.crc32("|".join((*state, *episode, *top)).encode()), "08x")
+
+
+LAYOUT = _layout(_STATE_FIELDS, _EPISODE_FIELDS, _TOP_FIELDS)
+# Earlier builds' layouts this one reads, by name, the fields added since taking their
+# defaults: an upgrade keeps the threads (and their open episodes) a rolling restart left in
+# Redis. When a field with a default is added, list the layout before it here.
+_OLDER_LAYOUTS = {
+    _layout(state, episode, top): (state, episode, top)
+    for state, episode, top in [
+        # before Episode.resolved_forecast (quiet after a resolve)
+        (_STATE_FIELDS, tuple(f for f in _EPISODE_FIELDS if f != "resolved_forecast"), _TOP_FIELDS),
+    ]
+}
 
 
 class StateFormatError(WatchtowerError):
@@ -428,12 +442,28 @@ def encode_state(state: ThreadState, version: int) -> bytes:
 
 def decode_state(thread_id: str, raw: bytes | str) -> ThreadState:
     version, layout, _, last_seen, *values = orjson.loads(raw)
-    if layout != LAYOUT or len(values) != len(_STATE_FIELDS):
+    if layout == LAYOUT and len(values) == len(_STATE_FIELDS):
+        fields = dict(zip(_STATE_FIELDS, values, strict=True))
+        fields["episode"] = Episode(*fields["episode"])
+        fields["top"] = [TopMention(*m) for m in fields["top"]]
+    elif layout in _OLDER_LAYOUTS:
+        fields = _older(thread_id, layout, values)
+    else:
         raise StateFormatError(
-            f"thread {thread_id!r} was stored with layout {layout}, this build reads {LAYOUT}:"
-            " drain the workers of the old version, or flush the wt:* keys"
+            f"thread {thread_id!r} was stored with layout {layout}, which this build does not"
+            f" read (it writes {LAYOUT}): drain the workers of the other version, or flush the"
+            " wt:* keys"
         )
-    fields = dict(zip(_STATE_FIELDS, values, strict=True))
-    fields["episode"] = Episode(*fields["episode"])
-    fields["top"] = [TopMention(*m) for m in fields["top"]]
     return ThreadState(thread_id=thread_id, version=version, last_seen=last_seen, **fields)
+
+
+def _older(thread_id: str, layout: str, values: list[Any]) -> dict[str, Any]:
+    """The fields of a state an earlier build wrote, by name; what it lacks takes its default
+    (a field it had that this build dropped would be refused: none yet)."""
+    state, episode, top = _OLDER_LAYOUTS[layout]
+    if len(values) != len(state):
+        raise StateFormatError(f"thread {thread_id!r}: {len(values)} fields for layout {layout}")
+    fields = dict(zip(state, values, strict=True))
+    fields["episode"] = Episode(**dict(zip(episode, fields["episode"], strict=True)))
+    fields["top"] = [TopMention(**dict(zip(top, m, strict=True))) for m in fields["top"]]
+    return fields
