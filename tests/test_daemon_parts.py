@@ -29,6 +29,7 @@ from watchtower.errors import ConfigError
 from watchtower.logs import KeyValueFormatter, kv
 from watchtower.mention import from_dict
 from watchtower.sources import records
+from watchtower.sources.inbox import Arrival
 from watchtower.sources.records import BodyError, decode_body
 from watchtower.systemd import Notifier, watchdog_interval
 
@@ -262,4 +263,31 @@ async def test_the_idle_clock_resolves_a_quiet_thread() -> None:
     advances = rt.metrics.registry.get_sample_value("watchtower_idle_advances_total")
     assert advances is not None
     assert advances > 0
+    await d.teardown()
+
+
+async def test_the_storm_gauge_counts_brands_in_a_storm() -> None:
+    """watchtower_storms_firing: 1 while acme's burst of separate complaints is a storm, 0
+    once it has calmed (the dashboard's "brands in a storm now")."""
+    t0, width = 1_767_600_000.0, 900.0  # 15-minute buckets
+    angry = "@acme you lost my bag, worst airline ever"
+
+    def bucket(b: int, n: int) -> list[dict[str, object]]:
+        return [
+            {"id": f"c{b}-{j}", "created_at": t0 + b * width + (j + 0.5) * width / n,
+             "text": angry, "brand": "acme", "author": {"id": f"a{b}-{j}"}}
+            for j in range(n)
+        ]  # fmt: skip
+
+    d = Daemon(Config(), clock=ManualClock(t0), handle_signals=False)
+    rt = d.runtime
+
+    async def feed(buckets: range, n: int) -> float | None:
+        for b in buckets:
+            await rt.decide([Arrival(from_dict(r, 4000), 0.0, "test") for r in bucket(b, n)])
+        return rt.metrics.registry.get_sample_value("watchtower_storms_firing")
+
+    assert await feed(range(24), 12) == 0  # six steady hours
+    assert await feed(range(24, 27), 120) == 1  # two storm buckets in a row, then a third
+    assert await feed(range(27, 40), 12) == 0  # back near the forecast for over an hour
     await d.teardown()

@@ -65,6 +65,9 @@ class Metrics:
             registry=r,
         )
         self.active_threads = Gauge("watchtower_active_threads", "Threads held", registry=r)
+        self.storms_firing = Gauge(
+            "watchtower_storms_firing", "Brands with a complaint storm going on", registry=r
+        )
         self.alert_transitions = Counter(
             "watchtower_alert_transitions", "Alert transitions", ["level", "state"], registry=r
         )
