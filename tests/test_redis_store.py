@@ -221,7 +221,9 @@ async def test_a_state_written_before_resolved_forecast_is_read(
     state.episode.resolved_forecast = 0.0
     assert loaded == dataclasses.replace(state, version=3)
     await store.save([loaded])  # and it is written back in this build's layout
-    assert orjson.loads(await client.get(keys.thread_key("t")))[1] != "3053e026"
+    raw = await client.get(keys.thread_key("t"))
+    assert raw is not None
+    assert orjson.loads(raw)[1] != "3053e026"
 
 
 async def test_close_is_idempotent_and_spares_a_borrowed_client(client: redis.Redis) -> None:
