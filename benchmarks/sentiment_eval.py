@@ -2,7 +2,8 @@
 
 Each tweet in time order (tweet_created) is first predicted, then learned: every prediction is
 out of sample, as it is for a daemon that learns from replays and feedback. Compared: VADER alone
-(the standard compound thresholds +-0.05) and the blended model of watchtower.scoring.sentiment.
+(the standard compound thresholds +-0.05), the blended model of watchtower.scoring.sentiment, and
+its prior alone (VADER with watchtower's failure words: what a daemon with no labels reads).
 Target: blended >= 80% accuracy and >= 15 points above VADER alone.
 
 ``--pretrain OTHER.csv`` first learns every tweet of another file (a deployment that has replayed
@@ -25,7 +26,8 @@ from pathlib import Path
 
 from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-from watchtower.scoring.sentiment import LABELS, SentimentConfig, SentimentModel
+from watchtower.scoring import service_lexicon
+from watchtower.scoring.sentiment import LABELS, SentimentConfig, SentimentModel, normalise
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "airline" / "Tweets.csv"
@@ -101,6 +103,18 @@ def vader_alone(tweets: Sequence[Tweet]) -> Result:
     )
 
 
+def prior_alone(tweets: Sequence[Tweet]) -> Result:
+    """What a daemon with no labels reads: VADER with the failure words (service_lexicon)."""
+    analyzer = service_lexicon.analyzer()
+    return evaluate(
+        "VADER + failure words, no learning",
+        tweets,
+        lambda t: vader_label(
+            analyzer.polarity_scores(service_lexicon.rewrite(normalise(t.text)))["compound"]
+        ),
+    )
+
+
 def blended(
     tweets: Sequence[Tweet], config: SentimentConfig, pretrain: Sequence[Tweet] = ()
 ) -> Result:
@@ -155,7 +169,7 @@ def main() -> None:
     args = parser.parse_args()
     tweets = load_tweets(args.data, args.limit)
     config = SentimentConfig()
-    results = [vader_alone(tweets), blended(tweets, config)]
+    results = [vader_alone(tweets), blended(tweets, config), prior_alone(tweets)]
     if args.pretrain is not None:
         results.append(blended(tweets, config, load_tweets(args.pretrain)))
     uncached = blended(tweets, replace(config, cache_size=0))

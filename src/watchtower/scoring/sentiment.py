@@ -1,8 +1,9 @@
 """Sentiment of a post: VADER's lexicon prior blended with an online river classifier.
 
-VADER (made for social text) scores every post from the first one on. A river softmax
-regression on hashed words, word pairs and VADER's own scores learns from labels (ground truth
-in replays, operator feedback live), so the mix of lexicon and learned evidence is itself learned.
+VADER (made for social text; with the failure words it lacks, `service_lexicon`) scores every
+post from the first one on. A river softmax regression on hashed words, word pairs and VADER's
+own scores learns from labels (ground truth in replays, operator feedback live), so the mix of
+lexicon and learned evidence is itself learned.
 The learner counts in the blend only once it has seen every class: a classifier taught by one
 class alone (a run of "this is not a complaint") would call everything that class. Until then a
 label still acts at once on its own text and that text's reposts, through a memory of labelled
@@ -28,9 +29,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from river import linear_model, optim
-from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
 from watchtower.errors import ConfigError
+from watchtower.scoring import service_lexicon
 
 LABELS = ("negative", "neutral", "positive")
 _STATE_FORMAT = 1
@@ -149,7 +150,7 @@ class SentimentModel:
 
     def _setup(self, config: SentimentConfig) -> None:
         self.config = config
-        self._vader = SentimentIntensityAnalyzer()
+        self._vader = service_lexicon.analyzer()  # VADER and the failure words it lacks
         self._learner: Any = linear_model.SoftmaxRegression(optim.AdaGrad(config.learning_rate))
         self._label_counts = dict.fromkeys(LABELS, 0)
         self._memory: OrderedDict[str, list[int]] = OrderedDict()
@@ -213,7 +214,7 @@ class SentimentModel:
         if entry is not None:
             self._cache.move_to_end(key)
             return entry, True
-        entry = _Entry(self._vader.polarity_scores(key), self._terms(key))
+        entry = _Entry(self._vader.polarity_scores(service_lexicon.rewrite(key)), self._terms(key))
         if self.config.cache_size:
             self._cache[key] = entry
             if len(self._cache) > self.config.cache_size:
