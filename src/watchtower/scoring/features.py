@@ -68,10 +68,7 @@ def fading_forecast(
 ) -> float:
     """The forecast ``later`` seconds after ``memory`` was taken, had no mention come since:
     it fades towards the count as the memory does."""
-    left = 0.0
-    for m, tau in zip(memory, taus, strict=True):
-        left += m * math.exp(-later / tau)
-    return count + GAIN * left / len(memory)
+    return fading_forecast_and_slope(count, memory, taus, later)[0]
 
 
 def fading_forecast_and_slope(
@@ -103,6 +100,6 @@ def features(state: ThreadState, now: float, spec: DecaySpec) -> Features:
         max_followers=state.max_followers,
         negativity=mean_negativity(state),
         pending=pending,
-        expected_final=state.count + GAIN * pending,
+        expected_final=forecast_of(state.count, kept),  # exactly what the engine scored
         memory=kept,
     )
