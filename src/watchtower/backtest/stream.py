@@ -145,20 +145,27 @@ def _file_cascades(path: Path, spec: StreamSpec, truth: Truth) -> list[Mention]:
         except InvalidMention as error:
             truth.rejected.append(f"line {number}: {error}")
     found.sort(key=lambda m: m.created_at)  # stable: a parent stays before its replies
-    threads = Truth()  # the same resolution as the stream's truth, on the file's own times
-    origin: dict[str, float] = {}
-    for mention in found:
-        origin.setdefault(threads.thread_of(mention), mention.created_at)
+    threads, origin = _threads_and_origins(found)
     starts = cascade_starts(list(origin), spec.seed, spec.limit)
     out = []
-    for mention in found:
-        thread = threads.threads[mention.id]
+    for mention, thread in zip(found, threads, strict=True):
         age = mention.created_at - origin[thread]
         if thread in starts and age <= _horizon(spec):
             mention.created_at = starts[thread] + age
             out.append(mention)
     out.sort(key=lambda m: m.created_at)
     return out
+
+
+def _threads_and_origins(found: Sequence[Mention]) -> tuple[list[str], dict[str, float]]:
+    """Each mention's thread, resolved as the engine does (on these mentions alone, in time
+    order), and each thread's first time."""
+    resolve = Truth()
+    threads = [resolve.thread_of(mention) for mention in found]
+    origin: dict[str, float] = {}
+    for mention, thread in zip(found, threads, strict=True):
+        origin.setdefault(thread, mention.created_at)
+    return threads, origin
 
 
 def _horizon(spec: StreamSpec) -> float:
@@ -171,13 +178,11 @@ def _stretched(found: Iterator[Mention], stretch: float) -> Iterator[Mention]:
     by ``stretch``, sorted again: the same cascades on a platform ``stretch`` times slower."""
     if stretch == 1.0:
         return found
-    threads = Truth()  # the threads as the engine resolves them
-    origin: dict[str, float] = {}
-    out = []
-    for mention in found:
-        start = origin.setdefault(threads.thread_of(mention), mention.created_at)
+    out = list(found)
+    threads, origin = _threads_and_origins(out)
+    for mention, thread in zip(out, threads, strict=True):
+        start = origin[thread]
         mention.created_at = start + (mention.created_at - start) * stretch
-        out.append(mention)
     out.sort(key=lambda m: m.created_at)  # stable: a parent stays before its replies
     return iter(out)
 
