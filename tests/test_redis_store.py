@@ -13,10 +13,11 @@ import redis.asyncio as redis
 
 from watchtower.config import Config, Duration, InputConfig, Secret, StateConfig
 from watchtower.engine import Engine
+from watchtower.errors import UnreadableStates
 from watchtower.mention import Mention, from_dict
 from watchtower.state import keys
 from watchtower.state.memory import MemoryStore
-from watchtower.state.redis_store import RedisStore, StateFormatError, encode_state
+from watchtower.state.redis_store import RedisStore, encode_state
 from watchtower.state.store import Store
 from watchtower.state.thread_state import Episode, ThreadState, TopMention
 from watchtower.synth import generate
@@ -200,7 +201,7 @@ async def test_blobs_keep_bytes(store: RedisStore) -> None:
 async def test_a_state_of_another_layout_is_refused(store: RedisStore, client: redis.Redis) -> None:
     version, _, *values = orjson.loads(encode_state(rich_state("t"), 1))
     await client.set(keys.thread_key("t"), orjson.dumps([version, "0000beef", *values]))
-    with pytest.raises(StateFormatError, match="layout"):
+    with pytest.raises(UnreadableStates, match="layout 0000beef"):
         await store.load(["t"])
 
 

@@ -85,6 +85,7 @@ class Batcher:
                 except Exception as exc:
                     attempt += 1
                     if not self._should_retry(exc, attempt, len(batch)):
+                        self.runtime.set_aside(batch, exc)
                         return
                     await asyncio.sleep(backoff_delay(attempt - 1))
                 else:

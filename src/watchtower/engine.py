@@ -24,7 +24,7 @@ from watchtower.scoring.features import features, forecast_of, memory
 from watchtower.scoring.momentum import MomentumModel
 from watchtower.scoring.score import gated, score
 from watchtower.scoring.sentiment import SentimentModel
-from watchtower.state.store import Store
+from watchtower.state.store import Store, load_readable
 from watchtower.state.thread_state import (
     DecaySpec,
     Observation,
@@ -48,6 +48,14 @@ class EngineStats:
     transitions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (level, state)
 
 
+@dataclass
+class SetAside:
+    """Threads left out because their stored state is unreadable, and their mentions."""
+
+    unreadable: dict[str, str] = field(default_factory=dict)  # thread -> why
+    mentions: list[tuple[Mention, str]] = field(default_factory=list)  # with why
+
+
 # One mention of a batch: (global input position, which orders the batch's transitions;
 # the mention; its negativity). A plain tuple: one is built per mention.
 _Item = tuple[int, Mention, float]
@@ -69,6 +77,7 @@ class Engine:
         self.levels = Levels(config.levels, config.alerts)
         self.storms = StormWatch(config.storms)
         self.stats = EngineStats()
+        self.set_aside = SetAside()
         self.watermark: float | None = None  # the latest event time seen
         self._next_tick: float | None = None
         self._position = 0
@@ -139,8 +148,11 @@ class Engine:
             pending.update(await self.store.active_threads())
         results: dict[str, list[tuple[int, AlertTransition]]] = {}
         for _ in range(_MAX_CAS_RETRIES):
-            states = await self.store.load(sorted(pending), new=born)
+            states, unreadable = await load_readable(self.store, sorted(pending), new=born)
             born = frozenset()  # a conflict is redone from what the store really holds
+            if unreadable:
+                self._set_aside(unreadable, by_thread)
+                pending.difference_update(unreadable)
             worked = {
                 tid: self._run_thread(tid, states.get(tid), by_thread.get(tid, []), ticks)
                 for tid in sorted(pending)
@@ -163,6 +175,19 @@ class Engine:
         for t in transitions:
             self.stats.transitions[(t.level, t.state)] += 1
         return transitions
+
+    def _set_aside(self, unreadable: dict[str, str], by_thread: dict[str, list[_Item]]) -> None:
+        """Leave out threads whose stored state this build cannot read (the store keeps them
+        untouched), with their mentions, for the caller to dead-letter (``take_set_aside``)."""
+        aside = self.set_aside
+        aside.unreadable.update(unreadable)
+        for tid, reason in unreadable.items():
+            aside.mentions += [(mention, reason) for _, mention, _ in by_thread.pop(tid, [])]
+
+    def take_set_aside(self) -> SetAside:
+        """What was left out since the last call; the engine starts a new record."""
+        taken, self.set_aside = self.set_aside, SetAside()
+        return taken
 
     def _run_thread(
         self,

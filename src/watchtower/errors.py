@@ -29,3 +29,13 @@ class NotifyError(WatchtowerError):
 
 class StoreError(WatchtowerError):
     """The state store could not complete an update (e.g. endless compare-and-set conflicts)."""
+
+
+class UnreadableStates(StoreError):
+    """Stored thread states this build cannot read (another build's layout, or corrupt):
+    ``reasons`` maps each thread to why. The rest of a load is readable: ask again without them."""
+
+    def __init__(self, reasons: dict[str, str]) -> None:
+        shown = "; ".join(list(reasons.values())[:3])
+        super().__init__(f"{len(reasons)} thread states unreadable: {shown}")
+        self.reasons = reasons

@@ -109,6 +109,17 @@ class Metrics:
             ["outcome"],  # retried | dropped
             registry=r,
         )
+        self.mentions_set_aside = Counter(
+            "watchtower_mentions_set_aside",
+            "Mentions accepted but never decided (dead-lettered when input.dead_letter is set)",
+            ["reason"],  # batch_dropped | unreadable_state
+            registry=r,
+        )
+        self.thread_states_unreadable = Counter(
+            "watchtower_thread_states_unreadable",
+            "Times a thread was left out: its stored state is another build's, or corrupt",
+            registry=r,
+        )
         self.mqtt_enabled = Gauge(
             "watchtower_mqtt_enabled", "1 when the daemon reads an MQTT source", registry=r
         )

@@ -75,18 +75,24 @@ async def _replay(
                 dead_letter.reject(path, f"line {number}", error, line)
                 continue
             if len(batch) >= BATCH_SIZE:
-                for transition in await engine.process(batch):
-                    sink(transition)
+                await _decide(batch, engine, sink, dead_letter)
                 batch = []
                 settle()
                 if progress is not None and time.perf_counter() - shown > 0.5:
                     shown = time.perf_counter()
                     _show_progress(progress, engine, shown - started)
-    for transition in await engine.process(batch):
-        sink(transition)
+    await _decide(batch, engine, sink, dead_letter)
     if progress is not None:
         progress.write("\n")
     return await _summary(engine, dead_letter, time.perf_counter() - started)
+
+
+async def _decide(
+    batch: list[Mention], engine: Engine, sink: AlertSink, dead_letter: DeadLetter
+) -> None:
+    for transition in await engine.process(batch):
+        sink(transition)
+    dead_letter.set_aside(engine.take_set_aside().mentions, "(thread state)")
 
 
 def _show_progress(out: TextIO, engine: Engine, seconds: float) -> None:

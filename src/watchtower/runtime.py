@@ -19,7 +19,7 @@ from watchtower.alerting.alert import AlertTransition
 from watchtower.alerting.silence import covers
 from watchtower.clock import Clock
 from watchtower.config import Config, level_rank
-from watchtower.engine import Engine
+from watchtower.engine import Engine, SetAside
 from watchtower.errors import ConfigError
 from watchtower.logs import kv
 from watchtower.mention import Mention, format_time
@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 _REMEMBERED_TEXTS = 50_000  # recent mention texts, so feedback can name a mention by id
 _STORE_CHECK_TIMEOUT = 2.0
+_REMEMBERED_UNREADABLE = 10_000  # threads logged as unreadable (a tick re-checks each one)
 
 
 class Delivery(Protocol):
@@ -92,12 +93,14 @@ class Runtime:
     texts: RecentTexts = field(default_factory=RecentTexts)
     last_activity: float = 0.0  # clock time of the last engine call: idle detection
     last_progress: float = field(default_factory=time.monotonic)  # the watchdog reads it
+    unreadable_logged: set[str] = field(default_factory=set)  # threads left out, logged once
 
     async def decide(self, arrivals: Sequence[Arrival]) -> list[AlertTransition]:
         """One batch through the engine into the outbox; the metrics of what happened."""
         mentions = [a.mention for a in arrivals]
         async with self.lock:
             transitions = await self.engine.process(mentions)
+            self._left_out(self.engine.take_set_aside())
             if transitions:  # most batches decide nothing: spare the outbox its round trips
                 await self.delivery.submit(transitions)
         done = time.perf_counter()
@@ -113,10 +116,36 @@ class Runtime:
         """Let event time pass with no mention, so quiet threads resolve while the stream sleeps."""
         async with self.lock:
             transitions = await self.engine.advance(self.clock.now())
+            self._left_out(self.engine.take_set_aside())
             if transitions:
                 await self.delivery.submit(transitions)
         self._published(transitions)
         return transitions
+
+    def set_aside(self, arrivals: Sequence[Arrival], error: Exception) -> None:
+        """A batch given up on (it kept failing): its mentions dead-lettered, and counted."""
+        reason = f"batch dropped after repeated failures: {error!r}"
+        self.inbox.dead_letter.set_aside([(a.mention, reason) for a in arrivals], "(batch)")
+        self.metrics.mentions_set_aside.labels("batch_dropped").inc(len(arrivals))
+
+    def _left_out(self, aside: SetAside) -> None:
+        """Threads the engine left out (their stored state is unreadable): counted, each
+        logged once, their mentions dead-lettered. The others of the batch were decided."""
+        if not aside.unreadable:
+            return
+        self.metrics.thread_states_unreadable.inc(len(aside.unreadable))
+        if aside.mentions:
+            self.inbox.dead_letter.set_aside(aside.mentions, "(thread state)")
+            self.metrics.mentions_set_aside.labels("unreadable_state").inc(len(aside.mentions))
+        for tid, reason in aside.unreadable.items():
+            if tid not in self.unreadable_logged:
+                log.error(
+                    "thread state unreadable, thread left out",
+                    extra=kv(thread_id=tid, error=reason),
+                )
+                self.unreadable_logged.add(tid)
+        while len(self.unreadable_logged) > _REMEMBERED_UNREADABLE:
+            self.unreadable_logged.pop()
 
     def _published(self, transitions: Sequence[AlertTransition]) -> None:
         counter = self.metrics.alert_transitions

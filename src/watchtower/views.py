@@ -16,6 +16,7 @@ from watchtower.engine import Engine
 from watchtower.mention import format_time
 from watchtower.scoring.features import features
 from watchtower.scoring.score import score
+from watchtower.state.store import load_readable
 from watchtower.state.thread_state import ThreadState, growth_curve
 
 MAX_THREADS = 500  # the API answers with at most this many, the first in its order
@@ -24,7 +25,7 @@ MAX_THREADS = 500  # the API answers with at most this many, the first in its or
 async def thread_views(engine: Engine) -> list[dict[str, Any]]:
     """The views, highest level then score first (whether each was acked: the outbox knows)."""
     tids = await engine.store.active_threads()
-    states = await engine.store.load(tids[: MAX_THREADS * 2], keep=True)
+    states, _ = await load_readable(engine.store, tids[: MAX_THREADS * 2], keep=True)
     views = [_view(engine, state) for state in states.values()]
     rank = level_rank(engine.config.levels)
     views.sort(key=lambda v: (-rank.get(v["level"], -1), -v["score"], v["thread_id"]))

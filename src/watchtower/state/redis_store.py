@@ -56,7 +56,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import redis.asyncio as redis
 
-from watchtower.errors import ConfigError, WatchtowerError
+from watchtower.errors import ConfigError, UnreadableStates, WatchtowerError
 from watchtower.state import keys
 from watchtower.state.thread_state import Episode, ThreadState, TopMention
 
@@ -211,9 +211,17 @@ class RedisStore:
                 tids.append(tid)
         if tids:
             values = await self._client.mget([keys.thread_key(t) for t in tids])
+            unreadable = {}
             for tid, value in zip(tids, values, strict=True):
                 if value is not None:
-                    found[tid] = decode_state(tid, value)
+                    try:
+                        found[tid] = decode_state(tid, value)
+                    except StateFormatError as exc:
+                        unreadable[tid] = str(exc)
+                    except (ValueError, TypeError) as exc:  # not JSON, or not a state's shape
+                        unreadable[tid] = f"thread {tid!r} holds no readable state: {exc}"
+            if unreadable:
+                raise UnreadableStates(unreadable)
         return found
 
     async def save(self, states: Iterable[ThreadState]) -> list[str]:

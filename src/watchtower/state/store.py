@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Set
 from typing import Protocol
 
+from watchtower.errors import UnreadableStates
 from watchtower.state.thread_state import ThreadState
 
 
@@ -23,6 +24,9 @@ class Store(Protocol):
         self, thread_ids: Iterable[str], *, new: Set[str] = frozenset(), keep: bool = False
     ) -> dict[str, ThreadState]:
         """The states that exist among ``thread_ids``; absent ones are new threads.
+
+        Raises UnreadableStates naming the stored states this build cannot read (see
+        ``load_readable``): taking one for absent would overwrite another build's thread.
 
         ``new``: threads whose root post the batch holds, which a shared backend may take as
         absent without asking; a thread that existed after all fails the ``save``'s
@@ -55,3 +59,18 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Release connections; calling it twice is harmless."""
+
+
+async def load_readable(
+    store: Store, thread_ids: Iterable[str], *, new: Set[str] = frozenset(), keep: bool = False
+) -> tuple[dict[str, ThreadState], dict[str, str]]:
+    """``store.load`` without the states it cannot read, and why each could not be read: one
+    unreadable thread must not stop every other thread of a batch (or of every quiet check)."""
+    wanted = list(thread_ids)
+    unreadable: dict[str, str] = {}
+    while True:
+        try:
+            return await store.load(wanted, new=new, keep=keep), unreadable
+        except UnreadableStates as exc:
+            unreadable.update(exc.reasons)
+            wanted = [tid for tid in wanted if tid not in exc.reasons]
