@@ -31,6 +31,12 @@ def test_failure_phrases_become_one_failure_word() -> None:
     assert service_lexicon.rewrite("my card isn't working") == f"my card {failure}"
     for kept in ("im down for pizza", "the price went down", "down to earth", "it works now"):
         assert service_lexicon.rewrite(kept) == kept
+    # a quantity going down is not a failure, whatever else in the text is
+    for kept in ("fares are down this week", "wait times are down, nice", "the price is down"):
+        assert service_lexicon.rewrite(kept) == kept
+    assert service_lexicon.rewrite("stock is down and the app is down") == (
+        f"stock is down and the app {failure}"
+    )
 
 
 def test_a_model_with_no_labels_reads_outage_reports_as_complaints() -> None:

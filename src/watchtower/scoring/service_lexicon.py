@@ -51,17 +51,59 @@ _NOT = (
 _CANNOT = r"(?:can'?t|cannot|can not|couldn'?t|could not|unable to)"
 _ACCESS = r"(?:log ?in|log on|login|sign ?in|signin|connect|access|load|open|order|pay|check ?in)"
 _IS = r"(?:is|are|was|were|be|been|still|it'?s|site'?s|app'?s)"  # not "went": prices go down
+# What is "down" without anything failing: a quantity going down (often good news to a customer)
+_FALLING = frozenset(
+    {
+        "price",
+        "prices",
+        "fare",
+        "fares",
+        "cost",
+        "costs",
+        "fee",
+        "fees",
+        "rate",
+        "rates",
+        "stock",
+        "stocks",
+        "share",
+        "shares",
+        "sales",
+        "revenue",
+        "profit",
+        "profits",
+        "number",
+        "numbers",
+        "wait",
+        "time",
+        "times",
+        "delay",
+        "delays",
+        "inflation",
+        "crime",
+    }
+)
 _PHRASES = re.compile(
     rf"\b(?:{_NOT} (?:working|work|loading|load|connecting|responding|opening)"
     rf"|{_CANNOT} {_ACCESS}"
     rf"|keeps? (?:crashing|freezing|dropping|disconnecting|failing)"
-    rf"|{_IS} down(?! (?:for|to|with)\b)|down again)\b"  # "I'm down for it" is not a failure
+    rf"|(?P<is_down>{_IS}) down(?! (?:for|to|with)\b)|down again)\b"  # "down for it": no
 )
+_WORD_BEFORE = re.compile(r"(\w+)\W*$")
 
 
 def rewrite(text: str) -> str:
     """``text`` (lower case, as normalised) with each failure phrase one failure word."""
-    return _PHRASES.sub(FAILURE, text)
+    return _PHRASES.sub(lambda match: _failure(match, text), text)
+
+
+def _failure(match: re.Match[str], text: str) -> str:
+    """The failure word, unless the phrase says a quantity is down ("fares are down")."""
+    if match["is_down"] is not None:
+        before = _WORD_BEFORE.search(text, 0, match.start())
+        if before is not None and before[1] in _FALLING:
+            return match[0]
+    return FAILURE
 
 
 def analyzer() -> SentimentIntensityAnalyzer:
