@@ -82,7 +82,7 @@ class Daemon:
             mqtt=mqtt,
         )
         metrics.queue_depth.set_function(inbox.queue.qsize)
-        metrics.storms_firing.set_function(lambda: len(runtime.engine.storms.firing))
+        metrics.storms_firing.set_function(lambda: runtime.engine.storms_firing)
         metrics.queue_capacity.set(inbox.queue.maxsize)  # queue_size is restart-only
         if mqtt is not None:
             metrics.mqtt_enabled.set(1)  # mqtt is restart-only

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from watchtower.alerting.alert import AlertTransition, build_transition
 from watchtower.config import Config
 from watchtower.decide.levels import Levels
+from watchtower.decide.shared_storms import SharedStorms
 from watchtower.decide.storms import StormWatch
 from watchtower.errors import StoreError
 from watchtower.mention import Mention
@@ -24,7 +25,7 @@ from watchtower.scoring.features import features, forecast_of, memory
 from watchtower.scoring.momentum import MomentumModel
 from watchtower.scoring.score import gated, score
 from watchtower.scoring.sentiment import SentimentModel
-from watchtower.state.store import Store, load_readable
+from watchtower.state.store import Store, StormBoard, load_readable
 from watchtower.state.thread_state import (
     DecaySpec,
     Observation,
@@ -68,14 +69,18 @@ class Engine:
         store: Store,
         sentiment: SentimentModel,
         momentum: MomentumModel | None = None,
+        storm_board: StormBoard | None = None,
     ) -> None:
+        """``storm_board``: this engine is one of several workers on a shared store, which
+        judge brand storms together (decide/shared_storms.py); ``storms`` only collects."""
         self.config = config
         self.store = store
         self.sentiment = sentiment
         self.spec = _decay_spec(config)
         self.momentum = momentum or MomentumModel(config.momentum, self.spec.taus)
         self.levels = Levels(config.levels, config.alerts)
-        self.storms = StormWatch(config.storms)
+        self.shared = None if storm_board is None else SharedStorms(config.storms, storm_board)
+        self.storms = StormWatch(config.storms, collect=self.shared is not None)
         self.stats = EngineStats()
         self.set_aside = SetAside()
         self.watermark: float | None = None  # the latest event time seen
@@ -88,10 +93,12 @@ class Engine:
         its own settings changed) and the brand baselines (unless their bucket changed)."""
         if config.momentum != self.config.momentum:  # features (the taus) need a restart
             self.momentum = MomentumModel(config.momentum, self.spec.taus)
-        storms = StormWatch(config.storms)
+        storms = StormWatch(config.storms, collect=self.shared is not None)
         if config.storms.bucket == self.config.storms.bucket:
             storms.load_state(self.storms.state_dict())
         self.storms = storms
+        if self.shared is not None:
+            self.shared = SharedStorms(config.storms, self.shared.board)
         self.levels = Levels(config.levels, config.alerts)
         self.config = config
 
@@ -124,6 +131,7 @@ class Engine:
         self._position = position
         ticks = self._ticks_for(mentions)
         self.stats.mentions += len(mentions)
+        storms += await self._judge_storms()
         return await self._run(by_thread, ticks, storms, born)
 
     async def advance(self, now: float) -> list[AlertTransition]:
@@ -133,7 +141,20 @@ class Engine:
         self.watermark = now
         ticks = self._due_ticks(now, self._position)
         storms = [(2 * self._position, t) for t in self.storms.advance(now)]
+        storms += await self._judge_storms()
         return await self._run({}, ticks, storms) if ticks or storms else []
+
+    async def _judge_storms(self) -> list[tuple[int, AlertTransition]]:
+        """Shared storms: publish this worker's closed buckets, and judge those that are due."""
+        if self.shared is None:
+            return []
+        judged = await self.shared.sync(self.storms, self.watermark)
+        return [(2 * self._position, t) for t in judged]
+
+    @property
+    def storms_firing(self) -> int:
+        """Brands with a storm episode open (shared: as of the last judgement seen here)."""
+        return len(self.storms.firing if self.shared is None else self.shared.firing)
 
     async def _run(
         self,

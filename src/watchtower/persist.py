@@ -1,5 +1,6 @@
-"""What the engine learned, across restarts: the sentiment model, the momentum model and the
-brand storm baselines, kept in the state store's blobs.
+"""What the engine learned, across restarts: the sentiment model and the momentum model, kept
+in the state store's blobs (the brand storm baselines live on the workers' shared board:
+decide/shared_storms.py; a stopping worker hands its open bucket over there).
 
 Only when the store keeps blobs (Redis): the memory store dies with the process anyway. The
 bytes are the model's own ``state_dict`` (a pickle): written and read only by watchtower
@@ -20,7 +21,6 @@ log = logging.getLogger(__name__)
 
 SENTIMENT_BLOB = "sentiment-model"
 MOMENTUM_BLOB = "momentum-model"
-STORMS_BLOB = "storm-watch"
 
 
 class Learned(Protocol):
@@ -62,7 +62,8 @@ async def save_sentiment(store: object, model: SentimentModel) -> bool:
 
 
 def _models(engine: Engine) -> tuple[tuple[str, Learned], ...]:
-    return ((MOMENTUM_BLOB, engine.momentum), (STORMS_BLOB, engine.storms))
+    # Brand storms on a shared store live on the workers' board all along (shared_storms.py).
+    return ((MOMENTUM_BLOB, engine.momentum),)
 
 
 async def restore_learned(store: object, engine: Engine) -> None:
@@ -88,4 +89,6 @@ async def save_learned(store: object, engine: Engine) -> bool:
     await save_sentiment(store, engine.sentiment)
     for name, model in _models(engine):
         await store.set_blob(name, model.state_dict())
+    if engine.shared is not None:
+        await engine.shared.hand_over(engine.storms)
     return True

@@ -23,4 +23,13 @@ def build_store(config: Config) -> Store:
 
 
 def build_engine(config: Config, store: Store | None = None) -> Engine:
-    return Engine(config, store or build_store(config), SentimentModel(config.sentiment))
+    """An engine on ``store``; on a shared store (Redis) its workers judge storms together."""
+    store = store or build_store(config)
+    board = None
+    if config.state.backend == "redis":
+        from watchtower.state.redis_store import RedisStore  # noqa: PLC0415
+        from watchtower.state.redis_storms import RedisStormBoard  # noqa: PLC0415 - optional
+
+        if isinstance(store, RedisStore):
+            board = RedisStormBoard(store.client)
+    return Engine(config, store, SentimentModel(config.sentiment), storm_board=board)

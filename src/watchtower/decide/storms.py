@@ -17,13 +17,14 @@ whatever its batches. State is a pickle (``state_dict``/``load_state``), like th
 from __future__ import annotations
 
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from watchtower.alerting.alert import AlertTransition, sparkline
 from watchtower.config import StormConfig
 from watchtower.mention import Mention, format_time
-from watchtower.scoring.baseline import Baseline, BucketResult, BucketRow
+from watchtower.scoring.baseline import Baseline, BucketResult, BucketRow, Partial
 
 LEVEL = "storm"
 _STATE_FORMAT = 1
@@ -50,9 +51,11 @@ class StormEpisode:
 class StormWatch:
     """Counts complaints per brand (``observe``), closes buckets in event time and decides."""
 
-    def __init__(self, config: StormConfig) -> None:
+    def __init__(self, config: StormConfig, *, collect: bool = False) -> None:
+        """``collect``: one of several workers, whose closed buckets are shares for a judge
+        (``take_partials``, then ``judge`` on the shared watch) instead of decided here."""
         self.config = config
-        self.baseline = Baseline(config)
+        self.baseline = Baseline(config, collect=collect)
         self._episodes: dict[str, StormEpisode] = {}  # only brands firing or pending
 
     @property
@@ -73,6 +76,23 @@ class StormWatch:
         if not self.config.enabled:
             return []
         return self._decide_all(self.baseline.advance(now))
+
+    def take_partials(self) -> list[Partial]:
+        """This worker's shares of the buckets it closed since the last call (collect mode)."""
+        return self.baseline.take_partials()
+
+    def judge(self, partials: Sequence[Partial], through: int) -> list[AlertTransition]:
+        """Decide every bucket up to index ``through`` from all workers' shares of them, as
+        one worker seeing the whole stream would have (a share of a bucket already judged
+        changes nothing)."""
+        by_index: dict[int, list[Partial]] = {}
+        for partial in partials:
+            if partial.index <= through:
+                by_index.setdefault(partial.index, []).append(partial)
+        out = []
+        for index in sorted(by_index):
+            out += self._decide_all(self.baseline.close_merged(index, by_index[index]))
+        return out + self.advance((through + 1) * self.config.bucket)
 
     def _decide_all(self, results: list[BucketResult]) -> list[AlertTransition]:
         if not results:

@@ -16,6 +16,11 @@ A bucket teaches the level at most ``_LEARN_CLIP_Z`` standard deviations above i
 Poisson times an overdispersion factor (EW mean of squared Pearson residuals, never below 1), so
 the z-score means the same for a brand with 2 complaints an hour and one with 2,000.
 
+Several workers splitting one stream each see a share of every brand's complaints, so none can
+judge a bucket alone. A baseline built with ``collect=True`` judges nothing: each bucket it
+closes comes out as a ``Partial`` (``take_partials``), and one judging baseline merges every
+worker's partials of a bucket (``close_merged``) before closing it as above (decide/storms.py).
+
 State (``state_dict``/``load_state``) is a pickle, as for the sentiment model: load it only
 from storage that watchtower itself wrote. Pure: no I/O, no wall clock. Memory is bounded:
 ``max_brands`` brands (the least recently mentioned go first) and ``max_threads_per_bucket``
@@ -105,6 +110,34 @@ class _Open:
                 self.authors.add(author)
             self._rank(m, thread, p, cfg.top_mentions)
 
+    def merge(self, other: _Open, cfg: StormConfig) -> None:
+        """Fold in another worker's share of the same bucket (disjoint mentions)."""
+        self.mentions += other.mentions
+        self.negativity += other.negativity
+        self.overflow += other.overflow
+        self.overflow_threads += other.overflow_threads
+        complaints = self.complaints
+        for thread, p in other.complaints.items():
+            known = complaints.get(thread)
+            if known is not None:
+                complaints[thread] = max(known, p)
+            elif len(complaints) < cfg.max_threads_per_bucket:
+                complaints[thread] = p
+            else:
+                self.overflow += p
+                self.overflow_threads += p >= cfg.negative_at
+        room = cfg.max_threads_per_bucket - len(self.authors)
+        self.authors.update(list(other.authors - self.authors)[: max(0, room)])
+        top = self.top
+        for thread, entry in other.top.items():
+            held = top.get(thread)
+            if held is None or entry[0] > held[0]:
+                top[thread] = entry
+        if len(top) > cfg.top_mentions:  # the best, one per thread, as _rank keeps them
+            kept = sorted(top.items(), key=lambda item: item[1][0], reverse=True)
+            self.top = dict(kept[: cfg.top_mentions])
+        self.worst = None
+
     def _rank(self, m: Mention, thread: str, p: float, size: int) -> None:
         """Keep the ``size`` best complaints, one per thread: the result is order-free."""
         key = (round(p, 6), m.followers, m.id)
@@ -129,6 +162,16 @@ class _Open:
         values = self.complaints.values()
         hard = sum(1 for v in values if v >= negative_at)
         return sum(values) + self.overflow, hard + self.overflow_threads
+
+
+@dataclass(slots=True)
+class Partial:
+    """One worker's share of one closed bucket: its open buckets by brand, in the order the
+    worker last mentioned them (the brand cap drops the least recent first)."""
+
+    index: int  # the bucket on the grid
+    stream_mentions: int  # mentions of any brand (0: this worker's stream was silent)
+    brands: dict[str, _Open]
 
 
 class _Level:
@@ -206,8 +249,10 @@ class Baseline:
     replay, not a quiet brand. A longer silence is skipped once nothing more can change.
     """
 
-    def __init__(self, config: StormConfig) -> None:
+    def __init__(self, config: StormConfig, *, collect: bool = False) -> None:
         self.config = config
+        self.collect = collect  # close buckets into partials for a judge, never judge them
+        self._partials: list[Partial] = []
         self._brands: dict[str, _Brand] = {}  # insertion order = least recently mentioned first
         self._open: int | None = None  # index of the open bucket on the grid
         self._stream_mentions = 0  # mentions of any brand in the open bucket
@@ -260,9 +305,51 @@ class Baseline:
         return max(cfg.sparkline_buckets, math.ceil(cfg.resolve_after / cfg.bucket)) + 1
 
     def _close(self, index: int, learn: bool) -> list[BucketResult]:
+        if self.collect:
+            self._collect(index)
+            return []
         start = index * self.config.bucket
         brands = sorted(self._brands.items())  # results in brand order, not recency order
         return [brand.close(name, start, self.config, learn) for name, brand in brands]
+
+    def _collect(self, index: int) -> None:
+        shares = {name: b.open for name, b in self._brands.items() if b.open.mentions}
+        if shares or self._stream_mentions:
+            self._partials.append(Partial(index, self._stream_mentions, shares))
+        for name in shares:
+            self._brands[name].open = _Open()
+
+    def take_partials(self) -> list[Partial]:
+        """The buckets closed since the last call, each this worker's share (collect mode)."""
+        taken, self._partials = self._partials, []
+        return taken
+
+    def open_partial(self) -> Partial | None:
+        """The open bucket as a partial, taken out (a stopping worker hands over its share)."""
+        if self._open is None:
+            return None
+        held = len(self._partials)
+        self._collect(self._open)
+        self._stream_mentions = 0
+        return self._partials.pop() if len(self._partials) > held else None
+
+    @property
+    def next_index(self) -> int | None:
+        """The open bucket's index: every bucket before it is closed."""
+        return self._open
+
+    def close_merged(self, index: int, partials: list[Partial]) -> list[BucketResult]:
+        """Close bucket ``index`` from every worker's share of it, and any silent bucket
+        before it; a bucket already closed here (a share that came too late) changes nothing."""
+        if self._open is not None and index < self._open:
+            return []
+        out = self.advance(index * self.config.bucket)  # the silent buckets before it
+        self._open = index  # also when the first bucket ever, or after a jump
+        for partial in partials:
+            self._stream_mentions += partial.stream_mentions
+            for name, share in partial.brands.items():
+                self._brand(name).open.merge(share, self.config)
+        return out + self.advance((index + 1) * self.config.bucket)
 
     def _brand(self, name: str) -> _Brand:
         brand = self._brands.pop(name, None)

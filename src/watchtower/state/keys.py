@@ -47,6 +47,26 @@ def blob_key(name: str) -> str:
     return f"{PREFIX}:{{blob}}:{name}"
 
 
+# --- brand storms shared by workers (decide/shared_storms.py) --------------------------------
+
+# One tag for all: a judgement watches and writes them together.
+_STORMS = f"{PREFIX}:{{storms}}"
+# The judging storm watch (a pickle): levels, bucket history and episodes of every brand.
+STORM_STATE = f"{_STORMS}:state"
+# Bucket indices with workers' shares waiting to be judged, scored by the index.
+STORM_PENDING = f"{_STORMS}:pending"
+# Workers collecting shares: a hash of publisher -> JSON [event-time watermark, wall time].
+STORM_WORKERS = f"{_STORMS}:workers"
+# The index of the last bucket judged (a string value): judges read it before the state.
+STORM_JUDGED = f"{_STORMS}:judged"
+STORM_SHARES_TTL = 2 * 86400.0  # seconds a share waits for a judge (none left: nobody judges)
+
+
+def storm_shares_key(index: int) -> str:
+    """The workers' shares of one bucket: a hash of publisher -> pickled share."""
+    return f"{_STORMS}:shares:{index}"
+
+
 # --- TTLs ------------------------------------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ engine saves after every batch it resolves, and a backend's own lookups see them
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Set
+from collections.abc import Callable, Iterable, Mapping, Sequence, Set
 from typing import Protocol
 
 from watchtower.errors import UnreadableStates
@@ -59,6 +59,27 @@ class Store(Protocol):
 
     async def close(self) -> None:
         """Release connections; calling it twice is harmless."""
+
+
+class StormBoard(Protocol):
+    """Where workers that split one stream pool their brand-storm buckets, so that one of them
+    judges each bucket from every worker's share of it (decide/shared_storms.py)."""
+
+    async def publish(self, shares: Sequence[tuple[int, bytes]], watermark: float | None) -> None:
+        """Add this worker's shares, each (bucket index, opaque bytes), and say that it has
+        published every bucket that ends by event time ``watermark`` (it is present; None:
+        say nothing, as a worker leaving does)."""
+
+    async def leave(self) -> None:
+        """This worker stops: judgements no longer wait for it."""
+
+    async def judge(
+        self, width: float, decide: Callable[[bytes | None, list[bytes], int], bytes]
+    ) -> bool:
+        """If the buckets (``width`` wide) that every present worker has closed include any not
+        yet judged: ``decide(state, their shares, index of the last of them)`` and keep the
+        state it returns, those shares gone. False, keeping nothing, when another worker
+        judged or published one of those shares meanwhile (``decide`` may have run)."""
 
 
 async def load_readable(
