@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from test_storms import bucketed, run, steady
 from watchtower.alerting.alert import AlertTransition
 from watchtower.alerting.message import FAILURE, SUCCESS, WARNING, Message, followers, render
 from watchtower.alerting.notify import redact, send
@@ -376,6 +377,18 @@ def test_text_variant_of_an_alert_reads_plainly() -> None:
             f"Thread: https://x.com/someone/status/1790000000000000001 · episode {t.episode_id} #2",
         ]
     )
+
+
+def test_a_storm_title_says_how_many_complaints_against_how_many_expected() -> None:
+    fired, resolved = run(bucketed([*steady(24), 120, 120, *[12] * 12]))
+    m = render(fired)
+    forecast = fired.explanation["forecast"]
+    assert m.title == (
+        f"[STORM] acme: complaint storm firing: 120 separate complaints in 15 min vs"
+        f" {forecast:.1f} expected"
+    )
+    assert "still going: 120 separate" in render(replace(fired, repeat=True)).title
+    assert render(resolved).title == "[RESOLVED] acme: complaint storm resolved after 90 min"
 
 
 @pytest.mark.parametrize(

@@ -91,8 +91,21 @@ def render(transition: AlertTransition, top_level: str = "critical") -> Message:
         title = _title(t, f"resolved after {resolved_minutes(t):.0f} min")
         return Message(title, _resolved(t), SUCCESS)
     kind = FAILURE if t.level == top_level else WARNING
+    if _is_storm(t):  # the numbers that make it a storm, not a score
+        e = t.explanation
+        doing = "still going" if t.repeat else "firing"
+        what = (
+            f"{doing}: {_num(e, 'threads'):.0f} separate complaints in "
+            f"{_num(e, 'bucket_min'):.0f} min vs {_num(e, 'forecast'):.1f} expected"
+        )
+        return Message(_title(t, what), _firing(t), kind)
     doing = "still escalating" if t.repeat else "escalating"
     return Message(_title(t, f"{doing} (score {t.score:.2f})"), _firing(t), kind)
+
+
+def _is_storm(t: AlertTransition) -> bool:
+    """A brand's complaint storm (decide/storms.py), not one thread's escalation."""
+    return t.explanation.get("kind") == "storm"
 
 
 def resolved_minutes(t: AlertTransition) -> float:
@@ -107,7 +120,8 @@ def resolved_minutes(t: AlertTransition) -> float:
 def _title(t: AlertTransition, what: str) -> str:
     label = "RESOLVED" if t.state == "resolved" else t.level.upper()
     brand = f"{inert(t.brand)}: " if t.brand else ""
-    return f"[{label}] {brand}thread {inert(t.thread_id)} {what}"
+    subject = "complaint storm" if _is_storm(t) else f"thread {inert(t.thread_id)}"
+    return f"[{label}] {brand}{subject} {what}"
 
 
 def _firing(t: AlertTransition) -> str:
