@@ -9,7 +9,7 @@ import pickle
 import random
 import time
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 import pytest
@@ -22,7 +22,7 @@ from watchtower.engine import Engine
 from watchtower.mention import Mention, from_dict
 from watchtower.persist import save_learned
 from watchtower.scoring.baseline import Partial
-from watchtower.scoring.sentiment import SentimentConfig
+from watchtower.scoring.sentiment import SentimentConfig, SentimentModel
 from watchtower.state import keys
 from watchtower.state.redis_store import RedisStore
 from watchtower.state.redis_storms import RedisStormBoard
@@ -181,3 +181,47 @@ async def test_a_stopping_worker_hands_over_and_a_dead_one_is_not_waited_for(
     finally:
         await first.store.close()
         await second.store.close()
+
+
+class _FailingOnce:
+    """The Redis board, but its first publish fails as an outage would (a fault injected)."""
+
+    def __init__(self, board: RedisStormBoard) -> None:
+        self.board = board
+        self.failed = False
+
+    async def publish(self, shares: Sequence[tuple[int, bytes]], watermark: float | None) -> None:
+        if not self.failed:
+            self.failed = True
+            raise ConnectionError("Redis went away")
+        await self.board.publish(shares, watermark)
+
+    async def leave(self) -> None:
+        await self.board.leave()
+
+    async def judge(self, width: float, decide: Any) -> bool:
+        return await self.board.judge(width, decide)
+
+
+async def test_a_store_outage_defers_the_shares_and_fails_no_batch(
+    redis_url: str, client: redis.Redis
+) -> None:
+    config = _config("redis", redis_url)
+    store = RedisStore.from_config(config)
+    board = _FailingOnce(RedisStormBoard(store.client))
+    engine = Engine(config, store, SentimentModel(config.sentiment), storm_board=board)
+    mentions = bucketed([12] * 3)
+    try:
+        await engine.process(mentions[:14])  # closes the first bucket: its publish fails
+        assert board.failed
+        assert await client.zrange(keys.STORM_PENDING, 0, -1) == []
+        await engine.process(mentions[14:])  # the kept share goes out with the next
+        judged = await client.get(keys.STORM_JUDGED)
+        assert judged is not None
+        assert int(judged) == math.floor(mentions[-1].created_at / CFG.bucket) - 1
+        state = await client.get(keys.STORM_STATE)
+        assert isinstance(state, bytes)
+        rows = pickle.loads(pickle.loads(state)["baseline"])["brands"]["acme"].history  # noqa: S301
+        assert [row.threads for row in rows] == [12, 12]  # nothing lost
+    finally:
+        await store.close()

@@ -131,8 +131,8 @@ class Engine:
         self._position = position
         ticks = self._ticks_for(mentions)
         self.stats.mentions += len(mentions)
-        storms += await self._judge_storms()
-        return await self._run(by_thread, ticks, storms, born)
+        transitions = await self._run(by_thread, ticks, storms, born)
+        return transitions + await self._judge_storms()
 
     async def advance(self, now: float) -> list[AlertTransition]:
         """Let event time pass with no mention (live: driven by the clock when idle)."""
@@ -141,15 +141,19 @@ class Engine:
         self.watermark = now
         ticks = self._due_ticks(now, self._position)
         storms = [(2 * self._position, t) for t in self.storms.advance(now)]
-        storms += await self._judge_storms()
-        return await self._run({}, ticks, storms) if ticks or storms else []
+        transitions = await self._run({}, ticks, storms) if ticks or storms else []
+        return transitions + await self._judge_storms()
 
-    async def _judge_storms(self) -> list[tuple[int, AlertTransition]]:
-        """Shared storms: publish this worker's closed buckets, and judge those that are due."""
+    async def _judge_storms(self) -> list[AlertTransition]:
+        """Shared storms: publish this worker's closed buckets, and judge those that are due.
+        Last, once the batch's threads are saved: a judgement is kept in the store as soon as
+        it is made, so nothing after it may fail the batch and lose its transitions."""
         if self.shared is None:
             return []
         judged = await self.shared.sync(self.storms, self.watermark)
-        return [(2 * self._position, t) for t in judged]
+        for t in judged:
+            self.stats.transitions[(t.level, t.state)] += 1
+        return judged
 
     @property
     def storms_firing(self) -> int:

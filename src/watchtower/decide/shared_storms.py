@@ -47,18 +47,29 @@ class SharedStorms:
         self._bucket: int | None = None  # the bucket this worker's event time is in
         self._beat = -math.inf  # time.monotonic() of the last heartbeat
         self._due = False  # a judgement to try (the last try lost to another worker's)
+        self._unsent: list[Partial] = []  # shares not yet published (the store was down)
 
     async def sync(self, local: StormWatch, watermark: float | None) -> list[AlertTransition]:
-        """Publish ``local``'s new shares; judge what every worker has closed, if anything."""
+        """Publish ``local``'s new shares; judge what every worker has closed, if anything.
+        A store failure is logged and the work kept for the next call: the batch that called
+        has been decided, and storms can wait for the store to come back."""
         if watermark is None or not self.config.enabled:
             return []
-        shares = local.take_partials()
+        self._unsent += local.take_partials()
+        try:
+            return await self._sync(watermark)
+        except Exception as exc:  # the stage boundary: the next batch tries again
+            log.warning("shared storms deferred", extra=kv(error=repr(exc)))
+            return []
+
+    async def _sync(self, watermark: float) -> list[AlertTransition]:
         bucket = math.floor(watermark / self.config.bucket)
         now = time.monotonic()
         # A new bucket, or a while since the last try: a laggard may have caught up or gone.
         due = bucket != self._bucket or now - self._beat >= KEEPALIVE
-        if shares or due:
-            await self.board.publish([(s.index, _encode(s)) for s in shares], watermark)
+        if self._unsent or due:
+            await self.board.publish([(s.index, _encode(s)) for s in self._unsent], watermark)
+            self._unsent = []
             self._beat, self._bucket = now, bucket
             self._due = self._due or due
         if not self._due:
@@ -81,8 +92,9 @@ class SharedStorms:
     async def hand_over(self, local: StormWatch) -> None:
         """Publish the open bucket's share and leave: this worker stops, the others go on."""
         share = local.baseline.open_partial()
-        if share is not None:
-            await self.board.publish([(share.index, _encode(share))], None)
+        shares = self._unsent + local.take_partials() + ([] if share is None else [share])
+        await self.board.publish([(s.index, _encode(s)) for s in shares], None)
+        self._unsent = []
         await self.board.leave()
 
 
