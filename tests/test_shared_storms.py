@@ -203,7 +203,7 @@ class _FailingOnce:
         return await self.board.judge(width, decide)
 
 
-async def test_a_store_outage_defers_the_shares_and_fails_no_batch(
+async def test_a_store_outage_defers_the_shares_and_fails_no_batch_nor_a_reload(
     redis_url: str, client: redis.Redis
 ) -> None:
     config = _config("redis", redis_url)
@@ -215,6 +215,7 @@ async def test_a_store_outage_defers_the_shares_and_fails_no_batch(
         await engine.process(mentions[:14])  # closes the first bucket: its publish fails
         assert board.failed
         assert await client.zrange(keys.STORM_PENDING, 0, -1) == []
+        engine.reconfigure(config)  # a reload meanwhile keeps the share
         await engine.process(mentions[14:])  # the kept share goes out with the next
         judged = await client.get(keys.STORM_JUDGED)
         assert judged is not None

@@ -98,7 +98,7 @@ class Engine:
             storms.load_state(self.storms.state_dict())
         self.storms = storms
         if self.shared is not None:
-            self.shared = SharedStorms(config.storms, self.shared.board)
+            self.shared.reconfigure(config.storms)
         self.levels = Levels(config.levels, config.alerts)
         self.config = config
 

@@ -49,6 +49,12 @@ class SharedStorms:
         self._due = False  # a judgement to try (the last try lost to another worker's)
         self._unsent: list[Partial] = []  # shares not yet published (the store was down)
 
+    def reconfigure(self, config: StormConfig) -> None:
+        """A reload: shares not yet published stay, unless the bucket grid changed under them."""
+        if config.bucket != self.config.bucket:
+            self._unsent, self._bucket, self._through = [], None, None
+        self.config = config
+
     async def sync(self, local: StormWatch, watermark: float | None) -> list[AlertTransition]:
         """Publish ``local``'s new shares; judge what every worker has closed, if anything.
         A store failure is logged and the work kept for the next call: the batch that called
