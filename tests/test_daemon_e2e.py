@@ -18,6 +18,7 @@ from typing import Any
 import aiomqtt
 import orjson
 
+from test_storms import CFG, bucketed, steady
 from watchtower.config import (
     Config,
     Duration,
@@ -279,3 +280,50 @@ async def test_feedback_survives_a_restart_with_redis(
     second = Daemon(config, handle_signals=False)
     async with running(second):
         assert second.runtime.engine.sentiment.n_learned == 1  # restored from Redis
+
+
+def storm_stream() -> list[dict[str, Any]]:
+    """Six steady hours of separate complaints to acme, a 10x burst for two buckets, then calm:
+    one storm (tests/test_storms.py), and no thread of more than one mention."""
+    mentions = bucketed([*steady(24), 120, 120, *[12] * 12])
+    # in the past (the last bucket starts half an hour ago), on the grid, as in that test
+    end = (time.time() - 1800) // CFG.bucket * CFG.bucket
+    shift = end - mentions[-1].created_at // CFG.bucket * CFG.bucket
+    author = {"followers": 10}
+    return [
+        {
+            "id": m.id,
+            "created_at": m.created_at + shift,
+            "text": m.text,
+            "brand": m.brand,
+            "author": {**author, "id": f"u-{m.id}", "handle": f"h{m.id}"},
+        }
+        for m in mentions
+    ]
+
+
+async def test_two_workers_raise_one_storm_with_its_whole_count(
+    mosquitto: MosquittoServer, receiver: Receiver, redis_url: str
+) -> None:
+    """Each worker gets half of every bucket; the storm is judged on their pooled shares."""
+    topic, group = f"t/{uuid.uuid4()}/mentions", f"g{uuid.uuid4().hex[:8]}"
+    records = storm_stream()
+    configs = [
+        make_config(
+            mosquitto, receiver, topic, f"wt-{uuid.uuid4()}", redis_url=redis_url, group=group
+        )
+        for _ in range(2)
+    ]
+    a, b = (Daemon(c, handle_signals=False) for c in configs)
+    async with running(a), running(b):
+        await mqtt_connected(a)
+        await mqtt_connected(b)
+        await publish(mosquitto, topic, [orjson.dumps(r) for r in records])
+        await wait_until(lambda: processed(a, b) == len(records), "every mention processed")
+        await receiver.wait_for(2)
+        await asyncio.sleep(0.5)
+    assert processed(a) > 0
+    assert processed(b) > 0
+    fired, resolved = titles(receiver)
+    assert fired.startswith("[STORM] acme: complaint storm firing: 120 separate complaints")
+    assert resolved == "[RESOLVED] acme: complaint storm resolved after 90 min"
