@@ -208,7 +208,7 @@ async def test_a_store_outage_defers_the_shares_and_fails_no_batch_nor_a_reload(
 ) -> None:
     config = _config("redis", redis_url)
     store = RedisStore.from_config(config)
-    board = _FailingOnce(RedisStormBoard(store.client))
+    board = _FailingOnce(RedisStormBoard(store.client, "failing-once"))
     engine = Engine(config, store, SentimentModel(config.sentiment), storm_board=board)
     mentions = bucketed([12] * 3)
     try:

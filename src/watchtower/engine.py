@@ -25,7 +25,8 @@ from watchtower.scoring.features import features, forecast_of, memory
 from watchtower.scoring.momentum import MomentumModel
 from watchtower.scoring.score import gated, score
 from watchtower.scoring.sentiment import SentimentModel
-from watchtower.state.store import Store, StormBoard, load_readable
+from watchtower.scoring.shared_notes import SharedNotes
+from watchtower.state.store import NoteBoard, Store, StormBoard, load_readable
 from watchtower.state.thread_state import (
     DecaySpec,
     Observation,
@@ -70,14 +71,17 @@ class Engine:
         sentiment: SentimentModel,
         momentum: MomentumModel | None = None,
         storm_board: StormBoard | None = None,
+        note_board: NoteBoard | None = None,
     ) -> None:
-        """``storm_board``: this engine is one of several workers on a shared store, which
-        judge brand storms together (decide/shared_storms.py); ``storms`` only collects."""
+        """The boards: this engine is one of several workers on a shared store, which judge
+        brand storms together (decide/shared_storms.py; ``storms`` only collects) and hand
+        each other the threads they scored (scoring/shared_notes.py)."""
         self.config = config
         self.store = store
         self.sentiment = sentiment
         self.spec = _decay_spec(config)
-        self.momentum = momentum or MomentumModel(config.momentum, self.spec.taus)
+        self.notes = None if note_board is None else SharedNotes(note_board)
+        self.momentum = momentum or self._momentum(config)
         self.levels = Levels(config.levels, config.alerts)
         self.shared = None if storm_board is None else SharedStorms(config.storms, storm_board)
         self.storms = StormWatch(config.storms, collect=self.shared is not None)
@@ -92,7 +96,7 @@ class Engine:
         thread state, event time, positions, the sentiment model, the momentum model (unless
         its own settings changed) and the brand baselines (unless their bucket changed)."""
         if config.momentum != self.config.momentum:  # features (the taus) need a restart
-            self.momentum = MomentumModel(config.momentum, self.spec.taus)
+            self.momentum = self._momentum(config)
         storms = StormWatch(config.storms, collect=self.shared is not None)
         if config.storms.bucket == self.config.storms.bucket:
             storms.load_state(self.storms.state_dict())
@@ -101,6 +105,10 @@ class Engine:
             self.shared.reconfigure(config.storms)
         self.levels = Levels(config.levels, config.alerts)
         self.config = config
+
+    def _momentum(self, config: Config) -> MomentumModel:
+        sharing = self.notes is not None
+        return MomentumModel(config.momentum, self.spec.taus, sharing=sharing)
 
     async def process(self, mentions: Sequence[Mention]) -> list[AlertTransition]:
         """Fold a batch into the state; return its transitions in causal order."""
@@ -145,9 +153,12 @@ class Engine:
         return transitions + await self._judge_storms()
 
     async def _judge_storms(self) -> list[AlertTransition]:
-        """Shared storms: publish this worker's closed buckets, and judge those that are due.
-        Last, once the batch's threads are saved: a judgement is kept in the store as soon as
-        it is made, so nothing after it may fail the batch and lose its transitions."""
+        """With other workers: hand them this batch's notes and take theirs; publish this
+        worker's closed storm buckets and judge those that are due. Last, once the batch's
+        threads are saved: a judgement is kept in the store as soon as it is made, so nothing
+        after it may fail the batch and lose its transitions (neither of these raises)."""
+        if self.notes is not None:
+            await self.notes.sync(self.momentum)
         if self.shared is None:
             return []
         judged = await self.shared.sync(self.storms, self.watermark)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import uuid
+
 from watchtower.config import Config
 from watchtower.engine import Engine
 from watchtower.scoring.sentiment import SentimentModel
@@ -25,11 +28,15 @@ def build_store(config: Config) -> Store:
 def build_engine(config: Config, store: Store | None = None) -> Engine:
     """An engine on ``store``; on a shared store (Redis) its workers judge storms together."""
     store = store or build_store(config)
-    board = None
+    sentiment = SentimentModel(config.sentiment)
     if config.state.backend == "redis":
+        from watchtower.state.redis_notes import RedisNoteBoard  # noqa: PLC0415 - optional
         from watchtower.state.redis_store import RedisStore  # noqa: PLC0415
-        from watchtower.state.redis_storms import RedisStormBoard  # noqa: PLC0415 - optional
+        from watchtower.state.redis_storms import RedisStormBoard  # noqa: PLC0415
 
         if isinstance(store, RedisStore):
-            board = RedisStormBoard(store.client)
-    return Engine(config, store, SentimentModel(config.sentiment), storm_board=board)
+            worker = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"  # unique per engine
+            storms = RedisStormBoard(store.client, worker)
+            notes = RedisNoteBoard(store.client, worker)
+            return Engine(config, store, sentiment, storm_board=storms, note_board=notes)
+    return Engine(config, store, sentiment)

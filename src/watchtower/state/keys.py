@@ -67,6 +67,14 @@ def storm_shares_key(index: int) -> str:
     return f"{_STORMS}:shares:{index}"
 
 
+# --- momentum notes shared by workers (scoring/shared_notes.py) -------------------------------
+
+# A stream of entries {from: worker, notes: JSON}, the threads each worker scored, trimmed to
+# about NOTES_KEPT entries (a worker further behind than that misses the oldest).
+MOMENTUM_NOTES = f"{PREFIX}:{{momentum}}:notes"
+NOTES_KEPT = 100_000
+
+
 # --- TTLs ------------------------------------------------------------------------------------
 
 

@@ -12,9 +12,7 @@ be left behind by a worker that died.
 from __future__ import annotations
 
 import math
-import os
 import time
-import uuid
 from collections.abc import Callable, Sequence
 
 import orjson
@@ -28,10 +26,11 @@ STALE = 120.0  # wall seconds without a heartbeat after which a worker is taken 
 
 
 class RedisStormBoard:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, publisher: str) -> None:
+        """``publisher``: unique per worker process (a worker restarted within a bucket adds a
+        second share of it)."""
         self._client = client
-        # unique per process: a worker restarted within a bucket adds a second share of it
-        self.publisher = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self.publisher = publisher
         self._published = 0
 
     async def publish(self, shares: Sequence[tuple[int, bytes]], watermark: float | None) -> None:

@@ -82,6 +82,15 @@ class StormBoard(Protocol):
         judged or published one of those shares meanwhile (``decide`` may have run)."""
 
 
+class NoteBoard(Protocol):
+    """Where workers that split one stream hand each other the threads they scored, so that
+    each momentum model sees the whole stream (scoring/momentum.py)."""
+
+    async def exchange(self, notes: bytes | None) -> list[bytes]:
+        """Publish this worker's notes (opaque bytes, or None) and return what the other
+        workers published since the last call, oldest first."""
+
+
 async def load_readable(
     store: Store, thread_ids: Iterable[str], *, new: Set[str] = frozenset(), keep: bool = False
 ) -> tuple[dict[str, ThreadState], dict[str, str]]:
