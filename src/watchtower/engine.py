@@ -140,7 +140,7 @@ class Engine:
         ticks = self._ticks_for(mentions)
         self.stats.mentions += len(mentions)
         transitions = await self._run(by_thread, ticks, storms, born)
-        return transitions + await self._judge_storms()
+        return transitions + await self._share_with_workers()
 
     async def advance(self, now: float) -> list[AlertTransition]:
         """Let event time pass with no mention (live: driven by the clock when idle)."""
@@ -150,9 +150,9 @@ class Engine:
         ticks = self._due_ticks(now, self._position)
         storms = [(2 * self._position, t) for t in self.storms.advance(now)]
         transitions = await self._run({}, ticks, storms) if ticks or storms else []
-        return transitions + await self._judge_storms()
+        return transitions + await self._share_with_workers()
 
-    async def _judge_storms(self) -> list[AlertTransition]:
+    async def _share_with_workers(self) -> list[AlertTransition]:
         """With other workers: hand them this batch's notes and take theirs; publish this
         worker's closed storm buckets and judge those that are due. Last, once the batch's
         threads are saved: a judgement is kept in the store as soon as it is made, so nothing
@@ -161,10 +161,7 @@ class Engine:
             await self.notes.sync(self.momentum)
         if self.shared is None:
             return []
-        judged = await self.shared.sync(self.storms, self.watermark)
-        for t in judged:
-            self.stats.transitions[(t.level, t.state)] += 1
-        return judged
+        return self._counted(await self.shared.sync(self.storms, self.watermark))
 
     @property
     def storms_firing(self) -> int:
@@ -207,7 +204,9 @@ class Engine:
             (pair for pairs in [*results.values(), storms] for pair in pairs),
             key=lambda pair: (pair[0], pair[1].thread_id),
         )
-        transitions = [transition for _, transition in ordered]
+        return self._counted([transition for _, transition in ordered])
+
+    def _counted(self, transitions: list[AlertTransition]) -> list[AlertTransition]:
         for t in transitions:
             self.stats.transitions[(t.level, t.state)] += 1
         return transitions

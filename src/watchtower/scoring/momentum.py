@@ -155,8 +155,7 @@ class MomentumModel:
         lower "big" nor teach the correction."""
         index = self._index(at)
         if count >= self.config.min_count:
-            if self._built is None or index > self._built:
-                self._advance(index)
+            self._advance_for(index)
             if authors >= self.config.min_authors:
                 self._follow(thread_id, at, first_seen, count, memory)
                 if self.sharing:
@@ -175,9 +174,7 @@ class MomentumModel:
             known = self._threads.get(thread_id)
             if known is not None and at < known.last:
                 continue
-            index = self._index(at)
-            if self._built is None or index > self._built:
-                self._advance(index)
+            self._advance_for(self._index(at))
             self._follow(thread_id, at, first_seen, count, tuple(memory))
 
     def _follow(
@@ -216,6 +213,11 @@ class MomentumModel:
             self._threads.pop(oldest, None)
             self.population.drop(oldest, at)
         return thread
+
+    def _advance_for(self, index: int) -> None:
+        """Build the versions up to ``index`` unless they are built already."""
+        if self._built is None or index > self._built:
+            self._advance(index)
 
     def _advance(self, target: int) -> None:
         """Build every version up to the one of index ``target``."""

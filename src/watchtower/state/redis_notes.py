@@ -9,6 +9,7 @@ from typing import Any
 import redis.asyncio as redis
 
 from watchtower.state import keys
+from watchtower.state.redis_store import as_text
 
 
 class RedisNoteBoard:
@@ -26,7 +27,7 @@ class RedisNoteBoard:
             *_, entries = await pipe.execute()
         others = []
         for entry_id, fields in entries:
-            self._after = entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            self._after = as_text(entry_id)
             if fields.get(b"from") != self.publisher:
                 others.append(fields[b"notes"])
         return others

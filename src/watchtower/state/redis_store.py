@@ -325,7 +325,7 @@ class RedisStore:
     async def get_blob(self, name: str) -> bytes | None:
         """Opaque persisted bytes (model state), or None when never set."""
         value = await self._client.get(keys.blob_key(name))
-        return None if value is None else value if isinstance(value, bytes) else value.encode()
+        return None if value is None else as_bytes(value)
 
     async def set_blob(self, name: str, data: bytes) -> None:
         await self._client.set(keys.blob_key(name), data)
@@ -385,6 +385,15 @@ class RedisStore:
         return await self._drop_script(
             keys=script_keys, args=[now, "" if ttl is None else ttl, *tids]
         )
+
+
+def as_bytes(value: object) -> bytes:
+    """A reply item as bytes (what our clients answer; str if a caller's client decodes)."""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode()
+    raise TypeError(f"unexpected Redis reply item {value!r}")
 
 
 def as_text(value: object) -> str:

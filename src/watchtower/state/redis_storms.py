@@ -20,6 +20,7 @@ import redis.asyncio as redis
 from redis.exceptions import WatchError
 
 from watchtower.state import keys
+from watchtower.state.redis_store import as_bytes, as_text
 
 LEGACY_STATE = keys.blob_key("storm-watch")  # what a single worker saved at its stop
 STALE = 120.0  # wall seconds without a heartbeat after which a worker is taken for gone
@@ -59,19 +60,19 @@ class RedisStormBoard:
                 present, gone = _present(await pipe.hgetall(keys.STORM_WORKERS))
                 judged = await pipe.get(keys.STORM_JUDGED)
                 through = math.floor(min(present) / width) - 1 if present else None
-                if through is None or (judged is not None and through <= int(_bytes(judged))):
+                if through is None or (judged is not None and through <= int(as_text(judged))):
                     return True  # nothing due (reset() unwatches on leaving the block)
                 state = await pipe.get(keys.STORM_STATE)
                 if state is None:  # the first judgement: carry on from a single worker's stop
                     state = await pipe.get(LEGACY_STATE)
                 indices = await pipe.zrangebyscore(keys.STORM_PENDING, "-inf", through)
-                share_keys = [keys.storm_shares_key(int(_bytes(i))) for i in indices]
+                share_keys = [keys.storm_shares_key(int(as_text(i))) for i in indices]
                 shares: list[bytes] = []
                 if share_keys:
                     await pipe.watch(*share_keys)  # a share written from here on fails EXEC
                     for key in share_keys:
-                        shares += [_bytes(v) for v in await pipe.hvals(key)]
-                new_state = decide(None if state is None else _bytes(state), shares, through)
+                        shares += [as_bytes(v) for v in await pipe.hvals(key)]
+                new_state = decide(None if state is None else as_bytes(state), shares, through)
                 pipe.multi()  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
                 pipe.set(keys.STORM_STATE, new_state)
                 pipe.set(keys.STORM_JUDGED, through)
@@ -98,12 +99,3 @@ def _present(workers: dict[bytes | str, bytes | str]) -> tuple[list[float], list
         else:
             gone.append(name)
     return present, gone
-
-
-def _bytes(value: object) -> bytes:
-    """A reply as bytes (the client answers in bytes: see redis_store.connect)."""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, str):
-        return value.encode()
-    raise TypeError(f"unexpected reply {type(value).__name__}")
