@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
+
+from watchtower.mention import Mention, from_dict
 
 T0 = 1_767_600_000.0  # 2026-01-05T08:00:00Z
 
@@ -49,3 +52,16 @@ def stream(*parts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def to_jsonl(records: list[dict[str, Any]]) -> bytes:
     return b"".join(orjson.dumps(r) + b"\n" for r in records)
+
+
+def with_threads(records: Iterable[dict[str, Any]], max_chars: int = 4000) -> list[Mention]:
+    """Mentions that each name their thread, the root their reply chain leads to: however a
+    test splits them among workers, each resolves to the thread it would in one engine."""
+    mentions: list[Mention] = []
+    roots: dict[str, str] = {}
+    for record in records:
+        m = from_dict(record, max_chars)
+        parent = m.parent
+        m.thread_id = roots[m.id] = m.thread_id or (roots.get(parent, parent) if parent else m.id)
+        mentions.append(m)
+    return mentions

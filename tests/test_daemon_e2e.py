@@ -124,6 +124,28 @@ async def publish(
                 await asyncio.sleep(pace)
 
 
+@asynccontextmanager
+async def two_workers(
+    mosquitto: MosquittoServer, receiver: Receiver, redis_url: str, records: list[dict[str, Any]]
+) -> AsyncIterator[tuple[Daemon, Daemon]]:
+    """Two daemons on one MQTT shared subscription and one Redis, running until the block
+    ends, once every record published has been processed by one of them."""
+    topic, group = f"t/{uuid.uuid4()}/mentions", f"g{uuid.uuid4().hex[:8]}"
+    configs = [
+        make_config(
+            mosquitto, receiver, topic, f"wt-{uuid.uuid4()}", redis_url=redis_url, group=group
+        )
+        for _ in range(2)
+    ]
+    a, b = (Daemon(c, handle_signals=False) for c in configs)
+    async with running(a), running(b):
+        await mqtt_connected(a)
+        await mqtt_connected(b)
+        await publish(mosquitto, topic, [orjson.dumps(r) for r in records])
+        await wait_until(lambda: processed(a, b) == len(records), "every mention processed")
+        yield a, b
+
+
 def processed(*daemons: Daemon) -> int:
     return sum(d.runtime.engine.stats.mentions for d in daemons)
 
@@ -221,20 +243,8 @@ async def test_restart_mid_stream_loses_nothing_and_notifies_once(
 async def test_two_workers_on_one_shared_subscription_notify_each_transition_once(
     mosquitto: MosquittoServer, receiver: Receiver, redis_url: str
 ) -> None:
-    topic, group = f"t/{uuid.uuid4()}/mentions", f"g{uuid.uuid4().hex[:8]}"
     records = two_bursts()
-    configs = [
-        make_config(
-            mosquitto, receiver, topic, f"wt-{uuid.uuid4()}", redis_url=redis_url, group=group
-        )
-        for _ in range(2)
-    ]
-    a, b = (Daemon(c, handle_signals=False) for c in configs)
-    async with running(a), running(b):
-        await mqtt_connected(a)
-        await mqtt_connected(b)
-        await publish(mosquitto, topic, [orjson.dumps(r) for r in records])
-        await wait_until(lambda: processed(a, b) == len(records), "every mention processed")
+    async with two_workers(mosquitto, receiver, redis_url, records) as (a, b):
         keys = submitted_keys(a, b)
         await receiver.wait_for(len(keys))
         await asyncio.sleep(0.5)
@@ -306,20 +316,8 @@ async def test_two_workers_raise_one_storm_with_its_whole_count(
     mosquitto: MosquittoServer, receiver: Receiver, redis_url: str
 ) -> None:
     """Each worker gets half of every bucket; the storm is judged on their pooled shares."""
-    topic, group = f"t/{uuid.uuid4()}/mentions", f"g{uuid.uuid4().hex[:8]}"
     records = storm_stream()
-    configs = [
-        make_config(
-            mosquitto, receiver, topic, f"wt-{uuid.uuid4()}", redis_url=redis_url, group=group
-        )
-        for _ in range(2)
-    ]
-    a, b = (Daemon(c, handle_signals=False) for c in configs)
-    async with running(a), running(b):
-        await mqtt_connected(a)
-        await mqtt_connected(b)
-        await publish(mosquitto, topic, [orjson.dumps(r) for r in records])
-        await wait_until(lambda: processed(a, b) == len(records), "every mention processed")
+    async with two_workers(mosquitto, receiver, redis_url, records) as (a, b):
         await receiver.wait_for(2)
         await asyncio.sleep(0.5)
     assert processed(a) > 0

@@ -14,7 +14,7 @@ import redis.asyncio as redis
 from watchtower.alerting.alert import AlertTransition
 from watchtower.config import Config, Secret, StateConfig
 from watchtower.engine import Engine
-from watchtower.mention import Mention, from_dict
+from watchtower.mention import Mention
 from watchtower.scoring.momentum import MomentumModel
 from watchtower.scoring.population import _BIN as BIN
 from watchtower.scoring.shared_notes import SharedNotes
@@ -23,18 +23,13 @@ from watchtower.state.redis_store import RedisStore
 from watchtower.synth import generate
 from watchtower.wiring import build_engine
 
+from streams import with_threads
+
 
 def demo() -> list[Mention]:
     """The synthetic demo stream, each mention naming its thread (so that roots, the thread
     store's business, resolve alike however the mentions are split)."""
-    mentions: list[Mention] = []
-    roots: dict[str, str] = {}
-    for record in generate(1, 1000, 4.0):
-        m = from_dict(record, 4000)
-        parent = m.parent
-        m.thread_id = roots[m.id] = m.thread_id or (roots.get(parent, parent) if parent else m.id)
-        mentions.append(m)
-    return mentions
+    return with_threads(generate(1, 1000, 4.0))
 
 
 async def feed(

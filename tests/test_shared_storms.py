@@ -19,7 +19,7 @@ from test_storms import CFG, bucketed, steady
 from watchtower.config import Config, Secret, StateConfig
 from watchtower.decide.storms import StormWatch
 from watchtower.engine import Engine
-from watchtower.mention import Mention, from_dict
+from watchtower.mention import Mention
 from watchtower.persist import save_learned
 from watchtower.scoring.baseline import Partial
 from watchtower.scoring.sentiment import SentimentConfig, SentimentModel
@@ -28,6 +28,8 @@ from watchtower.state.redis_store import RedisStore
 from watchtower.state.redis_storms import RedisStormBoard
 from watchtower.synth import DEFAULT_START, generate
 from watchtower.wiring import build_engine
+
+from streams import with_threads
 
 
 def one_watch(mentions: Sequence[Mention], end: float) -> list[bytes]:
@@ -98,15 +100,9 @@ def _outage() -> list[Mention]:
     """A synthetic outage, each mention naming its thread: a reply handled by one worker before
     its parent reaches the other would otherwise start a thread of its own (roots are the
     thread store's business, not the storms')."""
-    records = generate(5, 600, 6.0, outage_at=DEFAULT_START + 4 * 3600, outage_brand="shopfast")
-    mentions: list[Mention] = []
-    roots: dict[str, str] = {}
-    for record in records:
-        m = from_dict(record, 4000)
-        parent = m.parent
-        m.thread_id = roots[m.id] = m.thread_id or (roots.get(parent, parent) if parent else m.id)
-        mentions.append(m)
-    return mentions
+    return with_threads(
+        generate(5, 600, 6.0, outage_at=DEFAULT_START + 4 * 3600, outage_brand="shopfast")
+    )
 
 
 async def _feed(
