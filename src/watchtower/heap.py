@@ -42,10 +42,9 @@ class _Streaming:
         self.full_collections = 0
 
     def settle(self) -> None:
-        young = gc.get_count()[1]
-        if young != self.young_collections:  # a young collection ran: freeze its survivors
-            gc.freeze()
-            self.young_collections = young
+        if gc.get_count()[1] != self.young_collections:  # a young collection ran since
+            gc.freeze()  # its survivors; this also restarts the collector's counts
+            self.young_collections = gc.get_count()[1]
         if time.monotonic() >= self.full_due:
             gc.unfreeze()
             gc.collect()
