@@ -309,7 +309,10 @@ async def test_threads_at_both_ends_of_time_alert_and_print(
     ]
     ats = [orjson.loads(t.to_json())["at"] for t in transitions]
     assert (ats[0], ats[-1]) == (first_at, resolved_at)
-    assert render(transitions[-1]).title == "[RESOLVED] acme: thread r1 resolved after 134 min"
+    assert render(transitions[-1]).title == (
+        '[RESOLVED] acme: thread r1 resolved after 134 min: "@\u200bacme you lost my bag again,'
+        ' worst airline ever, furious and disgusted"'
+    )
 
 
 async def test_extreme_accepted_values_reach_the_alert_intact() -> None:

@@ -53,6 +53,26 @@ async def test_burst_fires_escalates_and_resolves_when_quiet() -> None:
     assert "P(big)" in first.explanation["crossed"][0]
 
 
+async def test_the_alert_says_what_the_thread_is_about_its_roots_text() -> None:
+    first = (await run(angry_burst(), Config()))[0]
+    assert first.headline == ANGRY  # not a repost's "RT @hr1: ..." nor the top post's
+    engine = build_engine(Config())
+
+    async def headline_after(*records: dict[str, Any]) -> str:
+        await engine.process([from_dict(r, 4000) for r in records])
+        return (await engine.store.load(["r2"]))["r2"].headline
+
+    # replies that name their thread arrive before its root: the first one with a text stands in
+    replies = [mention(f"r2-{i}", 60 + i, text, thread_id="r2") for i, text in
+               enumerate(["", "me too", "same here"])]  # fmt: skip
+    assert await headline_after(*replies) == "me too"
+    assert await headline_after(mention("r2", 30, ANGRY)) == ANGRY  # until the root comes
+    assert await headline_after(mention("r2-9", 90, "x" * 500, thread_id="r2")) == ANGRY
+    long = mention("r3", 100, "y" * 500)
+    await engine.process([from_dict(long, 4000)])
+    assert (await engine.store.load(["r3"]))["r3"].headline == "y" * 277 + "..."
+
+
 async def test_a_resolved_thread_fires_again_only_on_new_momentum() -> None:
     """A big thread resolves after going quiet; stragglers hours later (its long tail) do not
     open a new episode, though the thread is past the big size; a second burst does."""

@@ -24,10 +24,13 @@ from servers import Received, Receiver
 NOW = 1_790_000_000.0
 
 
-def test_title_says_level_brand_thread_and_score() -> None:
+ABOUT = ': "Cancelled again, four hours at the gate and nobody to talk to"'
+
+
+def test_title_says_level_brand_thread_score_and_what_it_is_about() -> None:
     m = render(sample_transition(NOW, "critical"))
-    assert (
-        m.title == "[CRITICAL] sample-brand: thread tw:1790000000000000001 escalating (score 0.86)"
+    assert m.title == (
+        "[CRITICAL] sample-brand: thread tw:1790000000000000001 escalating (score 0.86)" + ABOUT
     )
     assert m.notify_type == FAILURE
     watch = render(sample_transition(NOW, "watch"))
@@ -56,8 +59,19 @@ def test_resolve_says_how_long_it_lasted() -> None:
     t = replace(sample_transition(NOW), state="resolved", why="quiet for 120 min", top_mentions=[])
     m = render(t)
     assert m.notify_type == SUCCESS
-    assert m.title == "[RESOLVED] sample-brand: thread tw:1790000000000000001 resolved after 35 min"
+    assert m.title == (
+        "[RESOLVED] sample-brand: thread tw:1790000000000000001 resolved after 35 min" + ABOUT
+    )
     assert "**Resolved** after 35 min (critical at the end): quiet for 120 min" in m.body
+
+
+def test_the_headline_is_cut_for_a_lock_screen_and_left_out_when_it_shows_nothing() -> None:
+    t = sample_transition(NOW)
+    long = render(replace(t, headline="word " * 100)).title
+    assert long.endswith(': "' + ("word " * 16).strip() + '…"')  # 80 characters of it at most
+    plain = "[CRITICAL] sample-brand: thread tw:1790000000000000001 escalating (score 0.86)"
+    for nothing in ("", "  \n\t", "\u200b\u202e"):
+        assert render(replace(t, headline=nothing)).title == plain
 
 
 def test_stays_short_for_chat_even_with_long_posts() -> None:
@@ -160,6 +174,7 @@ NASTY = (
     "x\r\n\n**Thread:** [open thread](http://evil.example) <!here> <@U1|you> @everyone @Channel"
     " \u202egnp.exe\u2028\x85\x1b[2J`code`"
 )
+HOSTILE_FIELDS = ["brand", "thread_id", "headline", "episode_id", "handle", "text"]
 HOSTILE_URLS = [
     "javascript:alert(1)",
     "data:text/html,<script>alert(1)</script>",
@@ -184,7 +199,7 @@ def _unescaped_links(text: str) -> int:
     return len(re.findall(r"(?<!\\)\]\(", text))
 
 
-@pytest.mark.parametrize("field", ["brand", "thread_id", "episode_id", "handle", "text"])
+@pytest.mark.parametrize("field", HOSTILE_FIELDS)
 def test_hostile_values_cannot_fake_lines_links_or_mentions(field: str) -> None:
     plain = render(sample_transition(NOW))
     m = render(_with(field, NASTY))
@@ -246,9 +261,13 @@ def test_ordinary_values_come_out_unchanged() -> None:
         episode_id="tw:123@1789997900",
         url="https://x.com/acme_telecom/status/123",
         top_mentions=[post],
+        headline="Flight UA_123 delayed 3h at gate B12 (again!) #fail 😡 ‍👩‍👧 é",
     )
     m = render(t)
-    assert m.title == "[CRITICAL] acme_telecom: thread tw:123 escalating (score 0.86)"
+    assert m.title == (
+        "[CRITICAL] acme_telecom: thread tw:123 escalating (score 0.86):"
+        ' "Flight UA_123 delayed 3h at gate B12 (again!) #fail 😡 ‍👩‍👧 é"'
+    )
     assert f'1. @\u200bunited (950 followers): "{text}" [link]({url})' in m.body
     assert m.body.endswith(
         "**Thread:** [open thread](https://x.com/acme_telecom/status/123)"
@@ -325,7 +344,7 @@ def test_a_post_is_inert_in_markdown_and_in_plain_text(
     assert f'1. @{Z}loud_traveller (1.2M followers): "{shown}" https://' in m.as_text().body
 
 
-@pytest.mark.parametrize("field", ["brand", "thread_id", "episode_id", "handle", "text"])
+@pytest.mark.parametrize("field", HOSTILE_FIELDS)
 def test_no_value_can_mention_anyone(field: str) -> None:
     t = _with(field, MENTIONS)
     m = render(t)
@@ -410,7 +429,7 @@ def test_text_variant_undoes_exactly_the_escaping(field: str, value: str, expect
     assert expected in m.title + "\n" + m.body
 
 
-@pytest.mark.parametrize("field", ["brand", "thread_id", "episode_id", "handle", "text"])
+@pytest.mark.parametrize("field", HOSTILE_FIELDS)
 def test_text_variant_of_hostile_values_is_one_line_and_controls_free(field: str) -> None:
     plain_body = render(sample_transition(NOW)).as_text().body
     m = render(_with(field, NASTY)).as_text()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
@@ -17,7 +18,7 @@ from watchtower.errors import UnreadableStates
 from watchtower.mention import Mention, from_dict
 from watchtower.state import keys
 from watchtower.state.memory import MemoryStore
-from watchtower.state.redis_store import RedisStore, encode_state
+from watchtower.state.redis_store import LAYOUT, RedisStore, encode_state
 from watchtower.state.store import Store
 from watchtower.state.thread_state import Episode, ThreadState, TopMention
 from watchtower.synth import generate
@@ -54,6 +55,7 @@ def rich_state(thread_id: str = "t/ü {odd}}", last_seen: float = 1_767_600_123.
         brand="acme",
         platform=None,
         url="https://example.social/t1",
+        headline='RT @ann: "lost" my bag \u202e again',
         episode=Episode(
             id="ep-1",
             level="critical",
@@ -205,26 +207,46 @@ async def test_a_state_of_another_layout_is_refused(store: RedisStore, client: r
         await store.load(["t"])
 
 
-async def test_a_state_written_before_resolved_forecast_is_read(
-    store: RedisStore, client: redis.Redis
+def _fields_before(values: list[Any], *, headline: bool, resolved_forecast: bool) -> list[Any]:
+    """A state's encoded fields (after the header) as a build without those fields wrote them."""
+    names = [f.name for f in dataclasses.fields(ThreadState)]
+    names = [n for n in names if n not in ("thread_id", "version", "last_seen")]
+    episode = names.index("episode")
+    values = list(values)
+    if not resolved_forecast:
+        values[episode] = values[episode][:-1]  # resolved_forecast is the episode's last field
+    if not headline:
+        del values[names.index("headline")]
+    return values
+
+
+@pytest.mark.parametrize(
+    ("layout", "headline", "resolved_forecast"),
+    [("39d9dbc1", False, True), ("3053e026", False, False)],
+    ids=["before headline", "before resolved_forecast"],
+)
+async def test_a_state_written_by_an_earlier_build_is_read(
+    store: RedisStore, client: redis.Redis, layout: str, headline: bool, resolved_forecast: bool
 ) -> None:
-    """An upgrade: a thread the build before Episode.resolved_forecast left in Redis (its
-    layout 3053e026, written without that field) loads, the new field at its default."""
+    """An upgrade: a thread an earlier build left in Redis (its layout, written without the
+    fields added since) loads, each new field at its default."""
     state = rich_state("t")
     state.episode.resolved_forecast = 42.0
+    state.headline = "lost my bag"
     version, _, active, last_seen, *values = orjson.loads(encode_state(state, 3))
-    at = [f.name for f in dataclasses.fields(ThreadState)].index("episode") - 3  # after header
-    values[at] = values[at][:-1]  # resolved_forecast is the episode's last field
+    values = _fields_before(values, headline=headline, resolved_forecast=resolved_forecast)
     await client.set(
-        keys.thread_key("t"), orjson.dumps([version, "3053e026", active, last_seen, *values])
+        keys.thread_key("t"), orjson.dumps([version, layout, active, last_seen, *values])
     )
     loaded = (await store.load(["t"]))["t"]
-    state.episode.resolved_forecast = 0.0
+    if not resolved_forecast:
+        state.episode.resolved_forecast = 0.0
+    state.headline = ""
     assert loaded == dataclasses.replace(state, version=3)
     await store.save([loaded])  # and it is written back in this build's layout
     raw = await client.get(keys.thread_key("t"))
     assert raw is not None
-    assert orjson.loads(raw)[1] != "3053e026"
+    assert orjson.loads(raw)[1] == LAYOUT != layout
 
 
 async def test_close_is_idempotent_and_spares_a_borrowed_client(client: redis.Redis) -> None:

@@ -28,6 +28,7 @@ from watchtower.scoring.sentiment import SentimentModel
 from watchtower.scoring.shared_notes import SharedNotes
 from watchtower.state.store import NoteBoard, Store, StormBoard, load_readable
 from watchtower.state.thread_state import (
+    HEADLINE_CHARS,
     DecaySpec,
     Observation,
     ThreadState,
@@ -35,6 +36,7 @@ from watchtower.state.thread_state import (
     mean_negativity,
     new_state,
     observe,
+    shortened,
     unique_authors,
 )
 from watchtower.threads import resolve_roots
@@ -251,8 +253,11 @@ class Engine:
             state = new_state(tid, m.created_at, self.spec)
             state.brand, state.platform = m.brand, m.platform
             self.stats.threads_created += 1
-        if state.url is None and m.id == tid:
-            state.url = m.url
+        if m.id == tid:  # the root
+            state.url = state.url or m.url
+            state.headline = shortened(m.text, HEADLINE_CHARS) or state.headline
+        elif not state.headline:
+            state.headline = shortened(m.text, HEADLINE_CHARS)
         author = m.author
         if author is None:
             obs = Observation(m.created_at, m.id, None, 0, negativity, None, m.url, m.text)

@@ -51,6 +51,7 @@ def _view(engine: Engine, state: ThreadState) -> dict[str, Any]:
         "brand": state.brand,
         "platform": state.platform,
         "url": state.url,
+        "headline": state.headline,
         "sparkline": sparkline(growth_curve(state, now, engine.spec)),
         "explanation": explain(f, s, engine.config),
         "top_mentions": [

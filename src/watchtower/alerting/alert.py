@@ -38,6 +38,7 @@ class AlertTransition:
     brand: str | None
     platform: str | None
     url: str | None
+    headline: str = ""  # what the thread is about (ThreadState.headline)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -59,6 +60,7 @@ class AlertTransition:
             "brand": self.brand,
             "platform": self.platform,
             "url": self.url,
+            "headline": self.headline,
             "explanation": self.explanation,
             "sparkline": self.sparkline,
             "top_mentions": self.top_mentions,
@@ -108,6 +110,7 @@ def build_transition(
         brand=state.brand,
         platform=state.platform,
         url=state.url,
+        headline=state.headline,
     )
 
 

@@ -55,6 +55,7 @@ WARNING = "warning"
 SUCCESS = "success"
 
 SNIPPET_CHARS = 140  # of each top post's text
+HEADLINE_CHARS = 80  # of the thread's headline in the title: a pager's or a lock screen's line
 MAX_POSTS = 3
 
 _MARKUP = re.compile(r"[\\`*~|\[\]<>]|&(?=#?[0-9A-Za-z]{1,32};)|(?<![^\W_])_|_(?![^\W_])")
@@ -120,8 +121,11 @@ def resolved_minutes(t: AlertTransition) -> float:
 def _title(t: AlertTransition, what: str) -> str:
     label = "RESOLVED" if t.state == "resolved" else t.level.upper()
     brand = f"{inert(t.brand)}: " if t.brand else ""
-    subject = "complaint storm" if _is_storm(t) else f"thread {inert(t.thread_id)}"
-    return f"[{label}] {brand}{subject} {what}"
+    if _is_storm(t):
+        return f"[{label}] {brand}complaint storm {what}"
+    headline = _snippet(t.headline, HEADLINE_CHARS)
+    about = f': "{inert(headline)}"' if headline else ""
+    return f"[{label}] {brand}thread {inert(t.thread_id)} {what}{about}"
 
 
 def _firing(t: AlertTransition) -> str:
@@ -159,13 +163,16 @@ def _posts(posts: list[dict[str, Any]]) -> list[str]:
         return []
     lines = ["", "**Top posts:**"]
     for i, post in enumerate(posts[:MAX_POSTS], 1):
-        text = one_line(str(post.get("text") or ""))
-        if len(text) > SNIPPET_CHARS:
-            text = text[: SNIPPET_CHARS - 1].rstrip() + "…"
+        text = _snippet(str(post.get("text") or ""), SNIPPET_CHARS)
         handle = inert(f"@{post.get('handle') or '?'}")
         count = followers(int(post.get("followers") or 0))
         lines.append(f'{i}. {handle} ({count} followers): "{inert(text)}"{_post_link(post)}')
     return lines
+
+
+def _snippet(text: str, limit: int) -> str:
+    text = one_line(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def _post_link(post: dict[str, Any]) -> str:

@@ -99,4 +99,5 @@ def sample_transition(now: float, level: str = "critical") -> AlertTransition:
         brand="sample-brand",
         platform="twitter",
         url="https://x.com/someone/status/1790000000000000001",
+        headline="Cancelled again, four hours at the gate and nobody to talk to",
     )

@@ -20,6 +20,7 @@ THREAD_FIELDS = (
     "explanation.authors",
     "explanation.crossed",
     "explanation.rate_per_min",
+    "headline",
     "level",
     "pending_level",
     "score",
@@ -32,6 +33,7 @@ ALERT_FIELDS = (
     "acked",
     "at",
     "episode_id",
+    "headline",
     "level",
     "sparkline",
     "state",
@@ -53,6 +55,7 @@ PAGE = """<!doctype html>
  .spark{font-family:monospace;letter-spacing:1px;white-space:pre}
  .lvl{font-weight:bold;text-transform:uppercase} .critical{color:#f55} .watch{color:#fb3}
  .pending{color:#999} .resolved,.acked{opacity:.55}
+ .headline{display:block;color:#999;font-size:.85rem;max-width:32rem}
  a{color:#8cf} button{cursor:pointer}
 </style></head>
 <body>
@@ -91,6 +94,14 @@ function link(row, url) {
     td.appendChild(anchor);
   }
 }
+function threadCell(row, id, headline) {  // the id, and under it what the thread is about
+  const td = cell(row, id);
+  if (headline) {
+    const about = document.createElement("span");
+    about.className = "headline"; about.textContent = headline;
+    td.appendChild(about);
+  }
+}
 function ackButton(td, episode) {
   const b = document.createElement("button");
   b.textContent = "ack"; b.onclick = () => ack(episode);
@@ -125,7 +136,7 @@ function renderOpen(threads) {
     if (t.level) alerting += 1;
     cell(row, levelText(t), t.level ? levelClass(t.level) : "lvl pending");
     cell(row, t.since);
-    cell(row, t.thread_id);
+    threadCell(row, t.thread_id, t.headline);
     cell(row, t.brand);
     cell(row, fixed(t.score, 2));
     cell(row, t.sparkline, "spark");
@@ -147,7 +158,7 @@ function renderRecent(alerts) {
     cell(row, a.at);
     cell(row, a.level, levelClass(a.level));
     cell(row, a.acked ? a.state + " (acked)" : a.state);
-    cell(row, a.thread_id);
+    threadCell(row, a.thread_id, a.headline);
     cell(row, a.sparkline, "spark");
     cell(row, a.why);
     link(row, a.url);

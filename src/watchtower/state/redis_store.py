@@ -430,14 +430,18 @@ def _layout(state: tuple[str, ...], episode: tuple[str, ...], top: tuple[str, ..
 
 
 LAYOUT = _layout(_STATE_FIELDS, _EPISODE_FIELDS, _TOP_FIELDS)
+_WITHOUT_HEADLINE = tuple(f for f in _STATE_FIELDS if f != "headline")
+_WITHOUT_RESOLVED_FORECAST = tuple(f for f in _EPISODE_FIELDS if f != "resolved_forecast")
 # Earlier builds' layouts this one reads, by name, the fields added since taking their
 # defaults: an upgrade keeps the threads (and their open episodes) a rolling restart left in
 # Redis. When a field with a default is added, list the layout before it here.
 _OLDER_LAYOUTS = {
     _layout(state, episode, top): (state, episode, top)
     for state, episode, top in [
-        # before Episode.resolved_forecast (quiet after a resolve)
-        (_STATE_FIELDS, tuple(f for f in _EPISODE_FIELDS if f != "resolved_forecast"), _TOP_FIELDS),
+        # before ThreadState.headline (the alert's title says what the thread is about)
+        (_WITHOUT_HEADLINE, _EPISODE_FIELDS, _TOP_FIELDS),
+        # and before Episode.resolved_forecast (quiet after a resolve)
+        (_WITHOUT_HEADLINE, _WITHOUT_RESOLVED_FORECAST, _TOP_FIELDS),
     ]
 }
 

@@ -78,6 +78,9 @@ class ThreadState:
     brand: str | None = None
     platform: str | None = None
     url: str | None = None  # the root's link where known
+    # What the thread is about, for the alert's title: the root's text once it is seen, until
+    # then the first mention's with any text (a repost's carries its root's)
+    headline: str = ""
     episode: Episode = field(default_factory=Episode)
 
 
@@ -219,10 +222,17 @@ def _add_to_buckets(state: ThreadState, at: float, spec: DecaySpec) -> None:
         state.buckets[index] += 1
 
 
+HEADLINE_CHARS = 280
+
+
+def shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _add_top(state: ThreadState, obs: Observation, size: int) -> None:
     """Rank a mention with more followers than the last of the top (or a top not full)."""
     top = state.top
-    text = obs.text if len(obs.text) <= 280 else obs.text[:277] + "..."
+    text = shortened(obs.text, 280)
     top.append(TopMention(obs.followers, obs.mention_id, obs.handle, obs.url, text))
     top.sort(key=lambda m: (-m.followers, m.id))
     del top[size:]
