@@ -6,6 +6,7 @@ batcher, so what a request queued stays in the inbox where the test can count it
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from watchtower.config import (
 from watchtower.daemon import Daemon
 
 from servers import AUTH, JSON, NDJSON, TOKEN, daemon_api
-from streams import T0, burst, mention
+from streams import T0, burst, mention, to_jsonl
 
 
 @dataclass
@@ -120,9 +121,12 @@ async def test_probes_metrics_and_board_need_no_token(api: Api) -> None:
 async def test_body_over_the_limit_is_413(api: Api) -> None:
     big = orjson.dumps([record(f"m{i}") for i in range(40)])
     assert len(big) > 4000
-    status, _ = await api.post("/v1/mentions", big, JSON)
+    status, data = await api.post("/v1/mentions", big, JSON)
     assert status == 413
+    assert data["error"] == "body larger than 4000 bytes (http.max_body_bytes)"
     assert api.rejected("too_large") == 1
+    status, data = await api.post("/v1/feedback", b" " * 70_000, JSON)  # its own, fixed limit
+    assert (status, data["error"]) == (413, "body larger than 65536 bytes")
 
     async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: caught while reading
         for i in range(0, len(big), 512):
@@ -220,8 +224,29 @@ async def test_full_queue_refuses_the_whole_request_with_503(api: Api) -> None:
     assert status == 503
 
 
+async def test_a_request_larger_than_the_whole_queue_waits_its_turn_in_order(api: Api) -> None:
+    """Refused whole, a request the queue can never hold would be refused on every retry: it
+    is queued as the engine makes room instead (here the test takes from the queue)."""
+    records = [record(f"m{i}") for i in range(10)]  # the queue holds 3
+    taken: list[str] = []
+
+    async def engine() -> None:
+        while len(taken) < 10:
+            taken.append((await api.daemon.runtime.inbox.queue.get()).mention.id)
+            await asyncio.sleep(0.01)
+
+    draining = asyncio.create_task(engine())
+    status, data = await api.post("/v1/mentions", to_jsonl(records), NDJSON)
+    await asyncio.wait_for(draining, 5)
+    assert (status, data) == (202, {"accepted": 10, "rejected": 0, "errors": []})
+    assert taken == [f"m{i}" for i in range(10)]
+    assert api.metric("watchtower_mentions_received_total", source="http") == 10
+    assert api.metric("watchtower_mentions_accepted_total", source="http") == 10
+
+
 async def test_refused_requests_are_counted_by_reason_not_as_received(api: Api) -> None:
-    full = orjson.dumps([record("a"), record("b"), record("c"), record("d")])  # room for 3
+    assert (await api.post("/v1/mentions", orjson.dumps(record("a")), JSON))[0] == 202
+    full = orjson.dumps([record("b"), record("c"), record("d")])  # room for 2 of the 3
     assert (await api.post("/v1/mentions", full, JSON))[0] == 503
     assert (await api.post("/v1/mentions", full, JSON))[0] == 503
     api.daemon.runtime.inbox.accepting = False
@@ -231,10 +256,10 @@ async def test_refused_requests_are_counted_by_reason_not_as_received(api: Api) 
     refused = 'watchtower_ingest_refused_total{reason="%s",source="http"} %s'
     records = 'watchtower_ingest_refused_records_total{reason="%s",source="http"} %s'
     assert refused % ("queue_full", "2.0") in text
-    assert records % ("queue_full", "8.0") in text  # a resent body counts again
+    assert records % ("queue_full", "6.0") in text  # a resent body counts again
     assert refused % ("shutting_down", "1.0") in text
     assert records % ("shutting_down", "0.0") in text  # refused before its body was read
-    assert api.metric("watchtower_mentions_received_total", source="http") == 0
+    assert api.metric("watchtower_mentions_received_total", source="http") == 1
 
 
 async def test_feedback_teaches_the_sentiment_model(api: Api) -> None:

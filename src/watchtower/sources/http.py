@@ -128,23 +128,24 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-async def read_limited(request: web.Request, limit: int) -> bytes:
-    """The body, or 413 as soon as it is known to exceed ``limit`` (before reading it all)."""
+async def read_limited(request: web.Request, limit: int, setting: str = "") -> bytes:
+    """The body, or 413 as soon as it is known to exceed ``limit`` (before reading it all);
+    the error names ``setting`` where a config key sets the limit."""
     declared = request.content_length
     if declared is not None and declared > limit:
-        raise _too_large(limit)
+        raise _too_large(limit, setting)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.content.iter_any():
         size += len(chunk)
         if size > limit:
-            raise _too_large(limit)
+            raise _too_large(limit, setting)
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def _too_large(limit: int) -> web.HTTPRequestEntityTooLarge:
-    error = {"error": f"body larger than {limit} bytes (http.max_body_bytes)"}
+def _too_large(limit: int, setting: str) -> web.HTTPRequestEntityTooLarge:
+    error = {"error": f"body larger than {limit} bytes" + (f" ({setting})" if setting else "")}
     return web.HTTPRequestEntityTooLarge(
         max_size=limit, text=orjson.dumps(error).decode(), content_type="application/json"
     )
@@ -161,7 +162,7 @@ async def _ingest(request: web.Request) -> web.Response:
     if not service.inbox.accepting:
         return _refuse(service, "shutting_down", 0)  # the body is not even read
     try:
-        body = await read_limited(request, config.http.max_body_bytes)
+        body = await read_limited(request, config.http.max_body_bytes, "http.max_body_bytes")
     except web.HTTPRequestEntityTooLarge:
         _count_rejected(service, "too_large")
         raise
@@ -172,7 +173,11 @@ async def _ingest(request: web.Request) -> web.Response:
         return _json({"error": str(exc)}, 400)
     inbox = service.inbox
     inbox.screen(decoded)
-    if not inbox.offer(SOURCE, decoded.mentions):
+    if len(decoded.mentions) > inbox.queue.maxsize:
+        # more than the queue ever holds: refused whole it would be refused forever, so it is
+        # queued in order as the engine makes room, the reply waiting, as MQTT is read
+        await inbox.put(SOURCE, decoded.mentions)
+    elif not inbox.offer(SOURCE, decoded.mentions):
         # nothing of this request was taken: the client retries all of it later
         if not inbox.accepting:  # shutdown began while the body was read
             return _refuse(service, "shutting_down", decoded.total)

@@ -1,8 +1,9 @@
 """The one bounded queue every source feeds, and the counting each record gets on the way in.
 
-Bounded so a flood turns into backpressure (MQTT stops reading, HTTP answers 503) instead of
-memory. A record is counted once as received, then either accepted (queued) or rejected (by the
-field at fault, and dead-lettered), so received = accepted + rejected per source.
+Bounded so a flood turns into backpressure (MQTT stops reading, HTTP answers 503, or holds a
+request larger than the whole queue until it is in) instead of memory. A record is counted once
+as received, then either accepted (queued) or rejected (by the field at fault, and
+dead-lettered), so received = accepted + rejected per source.
 """
 
 from __future__ import annotations
