@@ -25,7 +25,6 @@ from watchtower.config import (
     StateConfig,
 )
 from watchtower.daemon import Daemon
-from watchtower.errors import ConfigError
 from watchtower.logs import KeyValueFormatter, kv
 from watchtower.mention import from_dict
 from watchtower.sources import records
@@ -224,7 +223,7 @@ async def test_reload_swaps_the_engine_and_keeps_thread_state() -> None:
     engine = rt.engine
     old_levels, watermark, sentiment = engine.levels, engine.watermark, engine.sentiment
     levels = (LevelConfig("watch", enter=0.4, exit=0.2),)
-    await rt.reload(dataclasses.replace(rt.config, levels=levels))
+    assert await rt.reload(dataclasses.replace(rt.config, levels=levels)) == []
     assert rt.engine is engine  # reconfigured in place
     assert rt.config.levels == levels
     assert engine.config.levels == levels
@@ -232,10 +231,21 @@ async def test_reload_swaps_the_engine_and_keeps_thread_state() -> None:
     assert engine.watermark == watermark
     assert engine.sentiment is sentiment  # what it learned stays
     assert (await rt.store.load(["t1"]))["t1"].count == 5  # thread state kept
-    with pytest.raises(ConfigError) as refused:
-        await rt.reload(dataclasses.replace(rt.config, state=StateConfig(max_threads=10)))
-    assert refused.value.key == "state"
-    assert rt.config.levels == levels  # a refused reload changes nothing
+    # what only a restart applies keeps its running value; the rest of the edit still applies
+    running_state, running_port = rt.config.state, rt.config.http.port
+    edited = dataclasses.replace(
+        rt.config,
+        state=StateConfig(max_threads=10),
+        http=dataclasses.replace(rt.config.http, port=running_port + 1, max_body_bytes=5),
+        levels=(LevelConfig("watch", enter=0.5, exit=0.2),),
+    )
+    assert await rt.reload(edited) == ["state", "http.port"]
+    assert (rt.config.state, rt.config.http.port) == (running_state, running_port)
+    assert rt.config.http.max_body_bytes == 5
+    assert rt.config.levels[0].enter == 0.5
+    assert rt.metrics.registry.get_sample_value("watchtower_config_restart_pending") == 2
+    assert await rt.reload(dataclasses.replace(rt.config, levels=levels)) == []
+    assert rt.metrics.registry.get_sample_value("watchtower_config_restart_pending") == 0
     await d.teardown()
 
 

@@ -139,10 +139,13 @@ async def test_sighup_applies_a_good_config_and_keeps_the_old_on_a_bad_one(
         assert await proc.metric(session, "watchtower_config_reload_failures_total") == 1
         assert await ingest(session, TOKEN_B) == 202
 
-        write_config(config_path(proc), free_port(), TOKEN_B)  # a port change needs a restart
+        # a port change needs a restart: it waits for one, and the token edited with it applies
+        write_config(config_path(proc), free_port(), TOKEN_A)
         proc.process.send_signal(signal.SIGHUP)
-        await _until(lambda: "http.port" in proc.err.read_text())
-        assert await proc.metric(session, "watchtower_config_reload_failures_total") == 2
+        await _until(lambda: "keys=http.port" in proc.err.read_text())
+        assert await proc.metric(session, "watchtower_config_restart_pending") == 1
+        assert await proc.metric(session, "watchtower_config_reload_failures_total") == 1
+        assert await ingest(session, TOKEN_A) == 202  # on the port it listened on all along
 
     proc.process.send_signal(signal.SIGTERM)
     assert await asyncio.wait_for(proc.process.wait(), 15) == 0

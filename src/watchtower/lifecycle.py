@@ -65,9 +65,10 @@ async def reload_from(path: Path | None, runtime: Runtime, notifier: Notifier) -
     """Load, validate and apply the config file; a bad one keeps the old config running."""
     notifier.reloading()
     try:
-        new: Config | ConfigError = await _load_and_apply(path, runtime)
+        new: Config | ConfigError
+        new, held = await _load_and_apply(path, runtime)
     except ConfigError as exc:
-        new = exc
+        new, held = exc, []
     finally:
         notifier.ready("running")
     metrics = runtime.metrics
@@ -78,16 +79,20 @@ async def reload_from(path: Path | None, runtime: Runtime, notifier: Notifier) -
         return False
     metrics.config_reload_success.set(1)
     metrics.config_reload_time.set(time.time())
-    log.info("config reloaded", extra=kv(path=path, **config_summary(new)))
+    log.info("config reloaded", extra=kv(path=path, **config_summary(runtime.config)))
+    if held:
+        log.warning(
+            "config reloaded but for keys only a restart applies: they keep their running values",
+            extra=kv(keys=",".join(held)),
+        )
     return True
 
 
-async def _load_and_apply(path: Path | None, runtime: Runtime) -> Config:
+async def _load_and_apply(path: Path | None, runtime: Runtime) -> tuple[Config, list[str]]:
     if path is None:
         raise ConfigError("(file)", "the daemon runs on built-in defaults: nothing to reload")
     new = load_config(path)
-    await runtime.reload(new)
-    return new
+    return new, await runtime.reload(new)
 
 
 async def watchdog(notifier: Notifier, interval: float, runtime: Runtime) -> None:

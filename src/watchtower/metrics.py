@@ -100,6 +100,11 @@ class Metrics:
             "When the config was last loaded successfully",
             registry=r,
         )
+        self.config_restart_pending = Gauge(
+            "watchtower_config_restart_pending",
+            "Keys the config file changes that only a restart applies (they keep running values)",
+            registry=r,
+        )
         self.config_reload_failures = Counter(
             "watchtower_config_reload_failures", "Reloads refused (the old config kept)", registry=r
         )

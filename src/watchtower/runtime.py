@@ -12,7 +12,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from watchtower.alerting.alert import AlertTransition
@@ -20,7 +20,6 @@ from watchtower.alerting.silence import covers
 from watchtower.clock import Clock
 from watchtower.config import Config, level_rank
 from watchtower.engine import Engine, SetAside
-from watchtower.errors import ConfigError
 from watchtower.logs import kv
 from watchtower.mention import Mention, format_time
 from watchtower.metrics import Metrics
@@ -162,9 +161,10 @@ class Runtime:
 
     # --- reload: validate, build, then swap -----------------------------------------------
 
-    async def reload(self, new: Config) -> None:
-        """Apply ``new``; raises ConfigError (and changes nothing) when it cannot be applied."""
-        restart_only(self.config, new)
+    async def reload(self, new: Config) -> list[str]:
+        """Apply ``new`` but what only a restart can apply (those keys are returned, and keep
+        their running values); raises ConfigError (and changes nothing) when it cannot."""
+        new, held = hold_restart_only(self.config, new)
         self.delivery.reload(new)  # the last fallible step: it keeps its old routes on error
         async with self.lock:
             # thread state, event time and learned models carry over (Engine.reconfigure)
@@ -173,6 +173,8 @@ class Runtime:
             self.inbox.max_future = new.input.max_future
             if self.mqtt is not None:
                 self.mqtt.max_text_chars = new.input.max_text_chars
+        self.metrics.config_restart_pending.set(len(held))
+        return held
 
     # --- the HTTP API (sources.http.Service) -----------------------------------------------
 
@@ -263,11 +265,13 @@ _RESTART_KEYS = (
 )
 
 
-def restart_only(old: Config, new: Config) -> None:
-    """Refuse a reload that changes something only a restart can apply, naming the key."""
-    for key in _RESTART_KEYS:
-        if _lookup(old, key) != _lookup(new, key):
-            raise ConfigError(key, "cannot change on reload; restart the daemon to apply it")
+def hold_restart_only(running: Config, new: Config) -> tuple[Config, list[str]]:
+    """``new`` with what only a restart can apply kept at its ``running`` value, and those
+    keys: a route or level edited with them is not lost with them."""
+    held = [key for key in _RESTART_KEYS if _lookup(running, key) != _lookup(new, key)]
+    for key in held:
+        new = _replaced(new, key.split("."), _lookup(running, key))
+    return new, held
 
 
 def _lookup(config: Config, dotted: str) -> object:
@@ -275,6 +279,12 @@ def _lookup(config: Config, dotted: str) -> object:
     for part in dotted.split("."):
         value = getattr(value, part)
     return value
+
+
+def _replaced(section: Any, path: list[str], value: object) -> Any:
+    head, *rest = path
+    inner = _replaced(getattr(section, head), rest, value) if rest else value
+    return replace(section, **{head: inner})
 
 
 def config_summary(config: Config) -> dict[str, Any]:
