@@ -16,8 +16,12 @@ from test_storms import bucketed, run, steady
 from watchtower.alerting.alert import AlertTransition
 from watchtower.alerting.message import FAILURE, SUCCESS, WARNING, Message, followers, render
 from watchtower.alerting.notify import redact, send
-from watchtower.alerting.notify_test import add_notify_test_command, sample_transition
-from watchtower.config import RouteConfig, Secret
+from watchtower.alerting.notify_test import (
+    add_notify_test_command,
+    sample_message,
+    sample_transition,
+)
+from watchtower.config import Config, LevelConfig, RouteConfig, Secret
 
 from servers import Received, Receiver
 
@@ -30,7 +34,7 @@ ABOUT = ': "Cancelled again, four hours at the gate and nobody to talk to"'
 def test_title_says_level_brand_thread_score_and_what_it_is_about() -> None:
     m = render(sample_transition(NOW, "critical"))
     assert m.title == (
-        "[CRITICAL] sample-brand: thread tw:1790000000000000001 escalating (score 0.86)" + ABOUT
+        "[CRITICAL] sample-brand: thread tw:1790000000000000001 escalating (score 0.91)" + ABOUT
     )
     assert m.notify_type == FAILURE
     watch = render(sample_transition(NOW, "watch"))
@@ -40,9 +44,18 @@ def test_title_says_level_brand_thread_score_and_what_it_is_about() -> None:
     assert "still escalating" in repeat.title
 
 
+def test_the_notify_test_sample_is_scored_against_the_configs_own_top_level() -> None:
+    config = Config(levels=(LevelConfig("chat", 0.5, 0.3), LevelConfig("page", 0.95, 0.7)))
+    m = sample_message(config)
+    assert m.title.startswith("[TEST] [PAGE] sample-brand: thread tw:")
+    assert "(score 0.95)" in m.title
+    assert "**Why:** score 0.95 >= page 0.95" in m.body
+    assert m.notify_type == FAILURE  # the top level pages
+
+
 def test_body_says_why_how_fast_how_angry_who_and_where() -> None:
     body = render(sample_transition(NOW)).body
-    assert "score 0.86 >= critical 0.8" in body  # the why
+    assert "score 0.91 >= critical 0.85" in body  # the why
     assert "- accelerating x2.4 (short vs long rate)" in body  # explanation.crossed
     assert "4.2/min" in body
     assert "acceleration x2.4" in body
@@ -69,7 +82,7 @@ def test_the_headline_is_cut_for_a_lock_screen_and_left_out_when_it_shows_nothin
     t = sample_transition(NOW)
     long = render(replace(t, headline="word " * 100)).title
     assert long.endswith(': "' + ("word " * 16).strip() + '…"')  # 80 characters of it at most
-    plain = "[CRITICAL] sample-brand: thread tw:1790000000000000001 escalating (score 0.86)"
+    plain = "[CRITICAL] sample-brand: thread tw:1790000000000000001 escalating (score 0.91)"
     for nothing in ("", "  \n\t", "\u200b\u202e"):
         assert render(replace(t, headline=nothing)).title == plain
 
@@ -265,7 +278,7 @@ def test_ordinary_values_come_out_unchanged() -> None:
     )
     m = render(t)
     assert m.title == (
-        "[CRITICAL] acme_telecom: thread tw:123 escalating (score 0.86):"
+        "[CRITICAL] acme_telecom: thread tw:123 escalating (score 0.91):"
         ' "Flight UA_123 delayed 3h at gate B12 (again!) #fail 😡 ‍👩‍👧 é"'
     )
     assert f'1. @\u200bunited (950 followers): "{text}" [link]({url})' in m.body
@@ -280,7 +293,7 @@ def test_console_line_is_one_line() -> None:
     line = t.summary_line()
     assert line.splitlines() == [line]
     assert "\x1b" not in line  # no terminal escape either
-    assert " t1 2099-01-01T00:00:00.000Z CRITICAL [2J score=0.86 " in line
+    assert " t1 2099-01-01T00:00:00.000Z CRITICAL [2J score=0.91 " in line
 
 
 # Mentions: nothing from a post, handle, brand or id can ping anyone, in Markdown or plain text.
@@ -380,10 +393,9 @@ def test_text_variant_of_an_alert_reads_plainly() -> None:
     assert text.notify_type == m.notify_type
     assert text.body == "\n".join(
         [
-            "Why: score 0.86 >= critical 0.8",
-            "- expected size 240 vs big 100 -> P(big) 0.91",
+            "Why: score 0.91 >= critical 0.85",
+            "- expected size 240 vs big 96 -> P(big) 0.91",
             "- accelerating x2.4 (short vs long rate)",
-            "- negativity 0.78 >= 0.5 (boost)",
             "",
             "Growth: ▁▁▂▃▅▇█ 4.2/min, acceleration x2.4, 57 mentions in 35 min",
             "Anger: 78% negative · Authors: 41 · Reach: max 1.2M followers",
@@ -406,6 +418,8 @@ def test_a_storm_title_says_how_many_complaints_against_how_many_expected() -> N
         f"[STORM] acme: complaint storm firing: 120 separate complaints in 15 min vs"
         f" {forecast:.1f} expected"
     )
+    assert "- 120 complaints by P(negative) in 15 min vs" in m.body  # weighed, as the why says
+    assert "- 120 separate complaining threads >= 8" in m.body  # counted, as the title says
     assert "still going: 120 separate" in render(replace(fired, repeat=True)).title
     assert render(resolved).title == "[RESOLVED] acme: complaint storm resolved after 90 min"
 

@@ -48,15 +48,18 @@ def notify_test(args: argparse.Namespace) -> int:
 
 def sample_message(config: Config) -> Message:
     """A rendered sample transition at the top level, marked as a test in title and body."""
-    message = render(sample_transition(time.time(), config.levels[-1].name), config.levels[-1].name)
+    top = config.levels[-1]
+    message = render(sample_transition(time.time(), top.name, top.enter), top.name)
     return Message(
         f"[TEST] {message.title}", f"{_TEST_NOTE}\n\n{message.body}", message.notify_type
     )
 
 
-def sample_transition(now: float, level: str = "critical") -> AlertTransition:
-    """A plausible escalating complaint thread (also used by the tests)."""
+def sample_transition(now: float, level: str = "critical", enter: float = 0.85) -> AlertTransition:
+    """A plausible escalating complaint thread, past ``enter`` of ``level`` as the built-in
+    defaults would score it (also used by the tests)."""
     started = int(now) - 35 * 60
+    score = round(max(0.91, enter), 2)
     return AlertTransition(
         thread_id="tw:1790000000000000001",
         episode_id=f"tw:1790000000000000001@{started}",
@@ -65,13 +68,12 @@ def sample_transition(now: float, level: str = "critical") -> AlertTransition:
         state="escalated",
         repeat=False,
         at=now,
-        score=0.86,
-        why=f"score 0.86 >= {level} 0.8",
+        score=score,
+        why=f"score {score:.2f} >= {level} {enter:g}",
         explanation={
             "crossed": [
-                "expected size 240 vs big 100 -> P(big) 0.91",
+                f"expected size 240 vs big 96 -> P(big) {score:.2f}",
                 "accelerating x2.4 (short vs long rate)",
-                "negativity 0.78 >= 0.5 (boost)",
             ],
             "count": 57,
             "age_min": 35.0,
@@ -83,7 +85,7 @@ def sample_transition(now: float, level: str = "critical") -> AlertTransition:
             "max_followers": 1_250_000,
             "negativity": 0.78,
             "expected_final": 240.0,
-            "momentum": 0.91,
+            "momentum": score,
             "anger": 0.78,
         },
         sparkline="▁▁▂▃▅▇█",

@@ -226,7 +226,8 @@ class StormWatch:
             return [f"z {r.z:.1f} < exit {cfg.z_exit:g}"]
         minutes = cfg.bucket / 60
         return [
-            f"{r.observed:.0f} complaining threads in {minutes:.0f} min vs "
+            # observed weighs each thread by its P(negative): not the count of the line below
+            f"{r.observed:.0f} complaints by P(negative) in {minutes:.0f} min vs "
             f"{r.forecast or 0.0:.1f} expected: x{r.ratio:.1f} >= x{cfg.min_ratio:g}",
             f"z {r.z:.1f} >= {cfg.z_enter:g}",
             f"{r.threads} separate complaining threads >= {cfg.min_threads}",
