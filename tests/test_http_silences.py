@@ -89,6 +89,19 @@ async def test_a_silence_set_over_http_holds_back_that_brand_only(api: Api) -> N
     assert api.suppressed() == 1
 
 
+async def test_brands_are_silenced_and_lifted_without_case(api: Api) -> None:
+    """An operator types "United"; producers write "united" or "UNITED": one brand."""
+    status, data = await api.call("POST", "/v1/silences", {"brand": "United", "for": "2h"})
+    assert (status, data["brand"]) == (201, "united")
+    await api.notify("united", "UNITED", "delta")
+    assert api.brands_heard() == ["delta"]
+    assert api.suppressed() == 2
+    status, data = await api.call("DELETE", "/v1/silences/UNITED")
+    assert (status, data) == (200, {"lifted": "united"})
+    await api.notify("United")
+    assert api.brands_heard() == ["delta", "United"]
+
+
 async def test_a_silence_for_all_brands_until_a_time(api: Api) -> None:
     until = "2026-09-22T12:00:00+02:00"  # NOW is 2026-09-21T14:13:20Z
     status, data = await api.call("POST", "/v1/silences", {"brand": "*", "until": until})

@@ -45,6 +45,10 @@ def test_each_filter_must_admit_the_transition() -> None:
     assert not matches(r, alert("united", "watch"))
     assert not matches(r, alert("united", "critical", platform="reddit"))
     assert not matches(r, alert(None, "critical"))  # a brand filter needs a brand
+    typed = route("typed", brands=("United",), platforms=("Twitter",), levels=("critical",))
+    assert matches(typed, alert("united", "critical"))  # brands and platforms: without case
+    assert matches(r, alert("UNITED", "critical", platform="TWITTER"))
+    assert not matches(r, alert("united", "Critical"))  # levels are the config's own names
 
 
 def test_a_transition_can_match_several_routes_in_config_order() -> None:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from watchtower.alerting.alert import AlertTransition
-from watchtower.alerting.silence import covers
+from watchtower.alerting.silence import brand_key, covers
 from watchtower.clock import Clock
 from watchtower.config import Config, level_rank
 from watchtower.engine import Engine, SetAside
@@ -231,22 +231,27 @@ class Runtime:
             log.warning("sentiment model not saved", extra=kv(error=repr(exc)))
         return "learned"
 
-    async def silence(self, brand: str, until: float) -> None:
-        """A maintenance window for ``brand`` (``*``: all) until ``until``, replacing any other."""
+    async def silence(self, brand: str, until: float) -> str:
+        """A maintenance window for ``brand`` (``*``: all) until ``until``, replacing any other;
+        returns the brand as it is kept (``brand_key``)."""
+        brand = brand_key(brand)
         await self.delivery.silence(brand, until)
         length = round(until - self.clock.now())
         log.info("silence set", extra=kv(brand=brand, until=format_time(until), seconds=length))
+        return brand
 
     async def silences(self) -> dict[str, float]:
         return await self.delivery.silences()
 
-    async def lift_silence(self, brand: str) -> bool:
-        """End ``brand``'s silence now (a window ending now is over); False if none is active."""
+    async def lift_silence(self, brand: str) -> str | None:
+        """End ``brand``'s silence now (a window ending now is over): the brand as kept, or None
+        if it had none in force."""
+        brand = brand_key(brand)
         if brand not in await self.delivery.silences():
-            return False
+            return None
         await self.delivery.silence(brand, self.clock.now())
         log.info("silence lifted", extra=kv(brand=brand))
-        return True
+        return brand
 
 
 # Sections and keys whose change needs new sockets, a new store or new model state.

@@ -1,4 +1,8 @@
-"""Which routes a transition goes to: filters by brand, platform and level (empty = any)."""
+"""Which routes a transition goes to: filters by brand, platform and level (empty = any).
+
+Brands and platforms come from producers and are typed by operators, so they match without
+case ("United" routes as "united"); levels are the config's own names and match exactly.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from watchtower.config import NotifyConfig, RouteConfig
 def matches(route: RouteConfig, transition: AlertTransition) -> bool:
     """True when every non-empty filter of ``route`` admits the transition."""
     return (
-        _admits(route.brands, transition.brand)
-        and _admits(route.platforms, transition.platform)
+        _admits_named(route.brands, transition.brand)
+        and _admits_named(route.platforms, transition.platform)
         and _admits(route.levels, transition.level)
     )
 
@@ -29,3 +33,10 @@ def match_routes(notify: NotifyConfig, transition: AlertTransition) -> list[Rout
 def _admits(allowed: tuple[str, ...], value: str | None) -> bool:
     # An empty filter admits everything, including a transition without the field.
     return not allowed or (value is not None and value in allowed)
+
+
+def _admits_named(allowed: tuple[str, ...], value: str | None) -> bool:
+    if not allowed or value is None:
+        return _admits(allowed, value)
+    name = value.casefold()
+    return any(name == a.casefold() for a in allowed)

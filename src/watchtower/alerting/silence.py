@@ -5,6 +5,8 @@ or waiting for a retry.
 
 - A silence (maintenance window) for a brand, or ``*`` for all, suppresses everything for that
   brand until it ends, resolves included: during maintenance nobody wants to hear about it.
+  Brands compare without case (``brand_key``): an operator typing "United" at 3 a.m. means the
+  producers' "united".
 - An ack quiets an episode at the level it had when acknowledged: its repeats, and any re-fire
   at that level or below, are suppressed. An escalation above the acked level still goes out
   (it is new information; its repeats too, until someone acks again), and so does the resolve
@@ -23,6 +25,11 @@ from watchtower.mention import format_time
 ALL_BRANDS = "*"
 
 
+def brand_key(brand: str) -> str:
+    """How silences are keyed and matched: without case."""
+    return brand.casefold()
+
+
 class Suppression(NamedTuple):
     reason: Literal["silenced", "acked"]  # a metric label: a fixed set, never free text
     detail: str  # for the log line
@@ -36,9 +43,10 @@ def suppressed(
 ) -> Suppression | None:
     """Why ``entry`` must not be sent, or None; ``rank`` orders the configured levels."""
     for brand in (entry.brand, ALL_BRANDS):
-        if brand is not None and brand in silences:
-            until = format_time(silences[brand])
-            return Suppression("silenced", f"silenced ({brand}) until {until}")
+        key = None if brand is None else brand_key(brand)
+        if key is not None and key in silences:
+            until = format_time(silences[key])
+            return Suppression("silenced", f"silenced ({key}) until {until}")
     if ack is None or entry.state == "resolved":
         return None
     if not entry.repeat and entry.created < ack.at:

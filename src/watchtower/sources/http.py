@@ -71,11 +71,11 @@ class Service(Protocol):
 
     async def feedback(self, label: str, text: str | None, mention_id: str | None) -> Feedback: ...
 
-    async def silence(self, brand: str, until: float) -> None: ...
+    async def silence(self, brand: str, until: float) -> str: ...
 
     async def silences(self) -> dict[str, float]: ...
 
-    async def lift_silence(self, brand: str) -> bool: ...
+    async def lift_silence(self, brand: str) -> str | None: ...
 
 
 SERVICE = web.AppKey("service", Service)
@@ -282,8 +282,8 @@ async def _silence(request: web.Request) -> web.Response:
         brand, until = _silence_request(data, service.clock.now())
     except ConfigError as exc:
         return _json({"error": str(exc), "field": exc.key}, 400)
-    await service.silence(brand, until)
-    return _json(_silence_view(brand, until), 201)
+    kept = await service.silence(brand, until)  # as matched: without case
+    return _json(_silence_view(kept, until), 201)
 
 
 def _silence_request(data: object, now: float) -> tuple[str, float]:
@@ -332,9 +332,10 @@ async def _silences(request: web.Request) -> web.Response:
 
 async def _lift_silence(request: web.Request) -> web.Response:
     brand = request.match_info["brand"]
-    if not await request.app[SERVICE].lift_silence(brand):
+    lifted = await request.app[SERVICE].lift_silence(brand)
+    if lifted is None:
         return _json({"error": f"no active silence for {brand!r}"}, 404)
-    return _json({"lifted": brand})
+    return _json({"lifted": lifted})
 
 
 class HttpServer:
