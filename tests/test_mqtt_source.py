@@ -25,7 +25,7 @@ from watchtower.metrics import Metrics
 from watchtower.sources.inbox import Inbox
 from watchtower.sources.mqtt import RECV_BYTES, MqttSource, Publish, _take_publishes
 
-from servers import MosquittoServer
+from servers import MosquittoServer, free_port
 
 
 def mqtt_config(mosquitto: MosquittoServer, topic: str, client_id: str) -> MqttConfig:
@@ -206,3 +206,19 @@ def test_whole_publishes_are_read_here_and_the_rest_left_to_paho() -> None:
         got.clear()
         assert _take_publishes(packets[0] + rest, 0, got.append) == len(packets[0])
         assert got == [Publish("a/b", b'{"id": 1}', 1, 1)]
+
+
+async def test_a_broker_never_reached_is_a_failed_connection_not_a_lost_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = MqttConfig(enabled=True, host="127.0.0.1", port=free_port(), client_id="nobody")
+    source = MqttSource(config, new_inbox(10), max_text_chars=100)
+    task = asyncio.create_task(source.run())
+    try:
+        await wait_until(lambda: source._failures >= 1, "a first failed attempt")
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    said = [r.getMessage() for r in caplog.records if r.name == "watchtower.sources.mqtt"]
+    assert said[0] == "mqtt connection failed, retrying"
+    assert "mqtt connection lost, reconnecting" not in said

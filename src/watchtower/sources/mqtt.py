@@ -299,8 +299,11 @@ class MqttSource:
             except aiomqtt.MqttError as exc:
                 delay = backoff_delay(self._failures)
                 self._failures += 1
+                # "lost" only if it had been connected: a broker never reached is another story
                 log.warning(
-                    "mqtt connection lost, reconnecting",
+                    "mqtt connection lost, reconnecting"
+                    if self.connected
+                    else "mqtt connection failed, retrying",
                     extra=kv(host=self.config.host, port=self.config.port, error=exc, wait=delay),
                 )
                 await asyncio.sleep(delay)
