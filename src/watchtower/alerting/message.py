@@ -100,7 +100,9 @@ def render(transition: AlertTransition, top_level: str = "critical") -> Message:
             f"{_num(e, 'bucket_min'):.0f} min vs {_num(e, 'forecast'):.1f} expected"
         )
         return Message(_title(t, what), _firing(t), kind)
-    doing = "still escalating" if t.repeat else "escalating"
+    # a reminder may come after the episode stepped down a level (it says nothing then): it is
+    # still open, not necessarily still growing
+    doing = "still firing" if t.repeat else "escalating"
     return Message(_title(t, f"{doing} (score {t.score:.2f})"), _firing(t), kind)
 
 
