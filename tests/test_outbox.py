@@ -164,8 +164,11 @@ async def test_permanent_failure_is_dead_lettered_after_max_attempts(
     assert value(metrics, failed, route="chat", final="true") == 1
     assert value(metrics, "watchtower_notifications_pending", route="chat") == 0
     assert value(metrics, "watchtower_notifications_sent_total", route="chat") == 0
+    url_failed = "watchtower_notification_url_failures_total"
+    assert value(metrics, url_failed, route="chat", url="urls[0]", final="false") == 2
+    assert value(metrics, url_failed, route="chat", url="urls[0]", final="true") == 1
     assert f"dead-lettered {EPISODE}#1 to chat after 3 attempts" in caplog.text
-    assert receiver.url("/***") in caplog.text
+    assert f"urls[0] {receiver.url('/***')} HTTP 503" in caplog.text
     assert "/chat" not in caplog.text  # URLs are only ever logged redacted
 
 
@@ -205,8 +208,61 @@ async def test_only_the_urls_that_failed_are_retried(
         clock.advance(8)
         assert await d.flush(10) == 0
         assert (len(receiver.requests), len(other.requests)) == (1, 2)
+        assert value(d._metrics, "watchtower_notifications_sent_total", route="chat") == 1
+        failed = "watchtower_notifications_failed_total"
+        assert value(d._metrics, failed, route="chat", final="false") == 0  # urls[0] took it
     finally:
         await runner.cleanup()
+
+
+async def test_a_url_failing_beside_a_working_one_is_seen_but_the_notification_is_sent(
+    receiver: Receiver, stores: StoreFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The example pager route's case: one service down must not lose the page, nor make the
+    route look failed. Sent once urls[0] took it; urls[1] retried, counted, logged, given up."""
+    receiver.fail_path("/down")
+    route = RouteConfig("chat", (Secret(receiver.url("/up")), Secret(receiver.url("/down"))))
+    clock = ManualClock(NOW)
+    d = delivery(settings(route, max_attempts=3), stores(), clock)
+    await d.submit([transition(1), transition(2, "critical", "escalated")])
+    for _ in range(4):
+        await d.flush(10)
+        clock.advance(8)  # retry_max
+    paths = sorted(r.path for r in receiver.requests)
+    assert paths == ["/down"] * 6 + ["/up"] * 2  # 3 attempts each at urls[1], one at urls[0]
+    metrics, failed = d._metrics, "watchtower_notifications_failed_total"
+    assert value(metrics, "watchtower_notifications_sent_total", route="chat") == 2
+    assert value(metrics, failed, route="chat", final="false") == 0
+    assert value(metrics, failed, route="chat", final="true") == 0  # not dead-lettered
+    assert value(metrics, "watchtower_notifications_pending", route="chat") == 0
+    url_failed = "watchtower_notification_url_failures_total"
+    assert value(metrics, url_failed, route="chat", url="urls[1]", final="false") == 4
+    assert value(metrics, url_failed, route="chat", url="urls[1]", final="true") == 2
+    assert value(metrics, url_failed, route="chat", url="urls[0]", final="false") == 0
+    assert "dead-lettered" not in caplog.text
+    shown = receiver.url("/***")
+    assert f"{EPISODE}#1 to chat reached some URLs, not all (attempt 1," in caplog.text
+    given_up = f"{EPISODE}#2 to chat delivered, but not to every URL after 3 attempts: urls[1] "
+    assert f"{given_up}{shown} HTTP 500" in caplog.text
+
+
+async def test_a_route_removed_by_a_reload_loses_only_what_no_url_took(
+    receiver: Receiver, stores: StoreFactory
+) -> None:
+    receiver.fail_path("/down")
+    both = RouteConfig("pager", (Secret(receiver.url("/up")), Secret(receiver.url("/down"))))
+    dead = RouteConfig("chat", (Secret(receiver.url("/down")),))
+    clock = ManualClock(NOW)
+    d = delivery(settings(both, dead), stores(), clock)
+    await d.submit([transition(1)])
+    assert await d.flush(10) == 2  # both wait for a retry of /down
+    d.reload(settings())
+    clock.advance(8)
+    assert await d.flush(10) == 0
+    failed = "watchtower_notifications_failed_total"
+    assert value(d._metrics, failed, route="chat", final="true") == 1
+    assert value(d._metrics, failed, route="pager", final="true") == 0
+    assert value(d._metrics, "watchtower_notifications_sent_total", route="pager") == 1
 
 
 # --- restarts and workers --------------------------------------------------------------------

@@ -6,9 +6,14 @@ Like Alertmanager's notify pipeline: record -> (dedup) -> send with retries -> m
   entry whose (transition key, route) was seen before is ignored, so a transition submitted
   again after a restart, or by a second worker, is not queued twice.
 - ``run`` claims due entries (a lease: no other worker gets them meanwhile), sends each to its
-  route's URLs and marks it done, or reschedules it with jittered, capped exponential backoff;
-  after ``max_attempts`` (or at once, for a failure a retry cannot fix) it is dead-lettered:
-  counted in ``notifications_failed{final="true"}`` and logged.
+  route's URLs and marks it done, or reschedules it with jittered, capped exponential backoff
+  for the URLs that failed; after ``max_attempts`` (or at once, for a failure a retry cannot
+  fix) those URLs are given up.
+- A route's URLs are alternatives for reaching people (a pager route to PagerDuty and
+  Opsgenie): an entry is sent (``notifications_sent``) once any URL took it. It is dead-lettered
+  (``notifications_failed{final="true"}``, logged as an error) only when none ever did. A URL
+  that failed is counted by its position, ``notification_url_failures{url="urls[1]"}``, and
+  logged as ``urls[1]`` with its redacted form, whatever its neighbours did.
 - Acks and silences are checked when an entry is about to go out (silence.py says what they hold
   back), so they also stop what is already queued; each entry held back is counted in
   ``notifications_suppressed{reason="silenced"|"acked"}``.
@@ -185,14 +190,22 @@ class Delivery:
             if suppressed_why is not None:
                 await self._suppress(lease, suppressed_why)
             elif route is None:
-                log.error("outbox: route %s is gone (reload): dropped %s", entry.route, entry.key)
-                self._metrics.notifications_failed.labels(entry.route, "true").inc()
-                await self._store.finish(lease, self._clock.now())
+                await self._drop(lease)
             else:
                 result = await send(route, entry.message, skip=entry.delivered)
                 await self._settle(lease, result)
         except Exception:  # one entry's stage boundary: its lease ends and it is retried then
             log.exception("outbox: delivering %s to %s failed", entry.key, entry.route)
+
+    async def _drop(self, lease: Lease) -> None:
+        """A reload removed the entry's route: nothing is left to send it to."""
+        entry = lease.entry
+        await self._store.finish(lease, self._clock.now())
+        if entry.delivered:  # counted sent already: people heard of it
+            log.warning("outbox: route %s is gone (reload): %s not retried", entry.route, entry.key)
+            return
+        log.error("outbox: route %s is gone (reload): dropped %s", entry.route, entry.key)
+        self._metrics.notifications_failed.labels(entry.route, "true").inc()
 
     async def _suppress(self, lease: Lease, why: Suppression) -> None:
         entry = lease.entry
@@ -203,44 +216,46 @@ class Delivery:
             self._metrics.notifications_suppressed.labels(entry.route, why.reason).inc()
 
     async def _settle(self, lease: Lease, result: SendResult) -> None:
-        entry, now = lease.entry, self._clock.now()
-        if result.ok:
-            self._metrics.notifications_sent.labels(entry.route).inc()
-            if await self._store.finish(lease, now):
-                log.info("outbox: sent %s to %s", entry.key, entry.route)
-            else:  # the send outlived the lease: another worker may have sent it too
-                log.warning("outbox: sent %s to %s after its lease ended", entry.key, entry.route)
-            return
-        notify = self._config.notify
+        """Count what this attempt did, then finish the entry or schedule its retry.
+
+        A notification counts as sent when the first of its route's URLs takes it: people heard
+        of it. A URL that keeps failing beside it is retried, counted and logged by its position
+        (``urls[1]``), and given up after ``max_attempts`` without calling the notification
+        lost; only one that no URL ever took is dead-lettered.
+        """
+        entry, now, notify = lease.entry, self._clock.now(), self._config.notify
         attempts = entry.attempts + 1
-        failed = replace(
+        updated = replace(
             entry,
             attempts=attempts,
             delivered=entry.delivered + result.delivered,
             last_error=result.describe(),
         )
-        if result.retryable and attempts < notify.max_attempts:
-            delay = retry_delay(attempts, notify.retry_initial, notify.retry_max, self._rng)
-            await self._store.retry(lease, failed, now + delay)
-            self._metrics.notifications_failed.labels(entry.route, "false").inc()
-            log.warning(
-                "outbox: %s to %s failed (attempt %d, retry in %.1f s): %s",
-                entry.key,
-                entry.route,
-                attempts,
-                delay,
-                failed.last_error,
-            )
+        reached = bool(updated.delivered)
+        retry = not result.ok and result.retryable and attempts < notify.max_attempts
+        self._count(entry, result, reached=reached, final=not retry)
+        if result.ok:
+            if await self._store.finish(lease, now):
+                log.info("outbox: sent %s to %s", entry.key, entry.route)
+            else:  # the send outlived the lease: another worker may have sent it too
+                log.warning("outbox: sent %s to %s after its lease ended", entry.key, entry.route)
             return
-        await self._store.finish(lease, now)
-        self._metrics.notifications_failed.labels(entry.route, "true").inc()
-        log.error(
-            "outbox: dead-lettered %s to %s after %d attempts: %s",
-            entry.key,
-            entry.route,
-            attempts,
-            failed.last_error,
-        )
+        if retry:
+            delay = retry_delay(attempts, notify.retry_initial, notify.retry_max, self._rng)
+            await self._store.retry(lease, updated, now + delay)
+            _log_failure(updated, retry_in=delay)
+        else:
+            await self._store.finish(lease, now)
+            _log_failure(updated, retry_in=None)
+
+    def _count(self, entry: Entry, result: SendResult, *, reached: bool, final: bool) -> None:
+        m, route = self._metrics, entry.route
+        if reached and not entry.delivered:  # the first URL took it just now
+            m.notifications_sent.labels(route).inc()
+        if not reached:
+            m.notifications_failed.labels(route, str(final).lower()).inc()
+        for url in result.failed:
+            m.notification_url_failures.labels(route, url.target, str(final).lower()).inc()
 
     # --- waiting ----------------------------------------------------------------------------
 
@@ -270,6 +285,25 @@ class Delivery:
         gauge = self._metrics.notifications_pending
         for route in set(counts) | set(self._routes):
             gauge.labels(route).set(counts.get(route, 0))
+
+
+def _log_failure(entry: Entry, retry_in: float | None) -> None:
+    """One line for a failed attempt (``entry`` as it updated it; ``retry_in`` None: final)."""
+    where, attempts, error = f"{entry.key} to {entry.route}", entry.attempts, entry.last_error
+    if retry_in is not None:
+        how = "reached some URLs, not all" if entry.delivered else "failed"
+        log.warning(
+            "outbox: %s %s (attempt %d, retry in %.1f s): %s", where, how, attempts, retry_in, error
+        )
+    elif entry.delivered:  # people heard; the URLs that failed this last time are given up
+        log.warning(
+            "outbox: %s delivered, but not to every URL after %d attempts: %s",
+            where,
+            attempts,
+            error,
+        )
+    else:
+        log.error("outbox: dead-lettered %s after %d attempts: %s", where, attempts, error)
 
 
 def _raise_if_cancelled() -> None:
