@@ -220,8 +220,8 @@ class Received:
 @dataclass
 class Receiver:
     """A local notification target recording every POST; ``fail_next`` makes it answer 500,
-    ``fail_path`` makes one path always fail, ``fail_first`` fails each distinct body's first
-    attempts (a retry posts the same body), ``delay`` holds every answer back."""
+    ``fail_path`` makes one path always fail, ``fail_first`` fails the first attempts of each
+    body at each path (a retry posts the same body), ``delay`` holds every answer back."""
 
     port: int = 0
     requests: list[Received] = field(default_factory=list)
@@ -230,7 +230,7 @@ class Receiver:
     failing_paths: dict[str, int] = field(default_factory=dict)  # path -> status
     first_failures: int = 0
     delay: float = 0.0  # seconds before answering
-    _attempts: dict[bytes, int] = field(default_factory=dict)  # body -> requests seen
+    _attempts: dict[tuple[str, bytes], int] = field(default_factory=dict)  # requests seen
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def url(self, path: str = "/hook", scheme: str = "json") -> str:
@@ -245,7 +245,7 @@ class Receiver:
         self.failing_paths[path] = status
 
     def fail_first(self, attempts: int) -> None:
-        """Answer 500 to the first ``attempts`` requests of every distinct body."""
+        """Answer 500 to the first ``attempts`` requests of every body at every path."""
         self.first_failures = attempts
 
     def answered_ok(self) -> list[Received]:
@@ -272,7 +272,8 @@ class Receiver:
         return web.Response(text="ok")
 
     def _status(self, received: Received) -> int:
-        seen = self._attempts[received.body] = self._attempts.get(received.body, 0) + 1
+        key = (received.path, received.body)
+        seen = self._attempts[key] = self._attempts.get(key, 0) + 1
         if received.path in self.failing_paths:
             return self.failing_paths[received.path]
         if seen <= self.first_failures:

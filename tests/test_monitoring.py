@@ -526,7 +526,7 @@ async def drive(api: Api) -> None:
     acme = burst("r1", 0, 30, 4, "@acme you lost my bag")
     globex = [{**r, "brand": "globex"} for r in burst("r2", 2, 30, 4, "@globex refund me now")]
     await api.feed([{"id": "no-time", "text": "x"}, *stream(acme, globex)])
-    await api.daemon.runtime.delivery.flush(10)  # chat sent, pager failed, globex silenced
+    await api.daemon.runtime.delivery.drain(10)  # chat sent, pager failed, globex silenced
     too_many = [{"id": f"q{i}", "created_at": 1_767_600_200, "text": "x"} for i in range(QUEUE + 1)]
     assert await api.post("/v1/mentions", ndjson(too_many), NDJSON) == 503
 

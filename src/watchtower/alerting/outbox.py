@@ -76,6 +76,7 @@ class Delivery:
         self._clock = clock
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
+        self._sending = asyncio.Lock()  # one batch in flight: run's, flush's or drain's
         self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self.reload(config)
 
@@ -124,20 +125,37 @@ class Delivery:
                 delay = ERROR_PAUSE
             await self._idle(delay)
 
-    async def flush(self, timeout: float) -> int:  # noqa: ASYNC109 - the daemon's API
-        """On shutdown: send what is due now within ``timeout`` seconds; return what remains.
-
-        Entries waiting for a retry stay queued (in Redis, for the next start). A store error
-        propagates: the caller's shutdown logs it and goes on.
-        """
+    async def flush(self, timeout: float) -> int:  # noqa: ASYNC109 - as asyncio.timeout's
+        """Send what is due now within ``timeout`` seconds (entries waiting for a retry wait on);
+        return how many remain pending."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while await self._send_due():
-                    _raise_if_cancelled()
-        remaining = sum((await self._store.pending()).values())
-        if remaining:
-            log.warning("outbox: %d notifications left unsent at shutdown", remaining)
-        return remaining
+                await self._send_all_due()
+        return sum((await self._store.pending()).values())
+
+    async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 - the daemon's API
+        """On shutdown: deliver until nothing is pending or ``timeout`` seconds are spent,
+        waiting for the retries whose backoff ends before then; log and return what is left.
+
+        ``run`` may go on meanwhile: the two never send at once, so each look at the store sees
+        none of this process's sends in flight. A store error propagates: the caller's shutdown
+        logs it and goes on.
+        """
+        deadline = self._clock.now() + timeout
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while (due := await self._send_all_due()) is not None and due <= deadline:
+                    # the clock, not _idle: run clears the wake-up, and a submission is its job
+                    await self._clock.sleep(due - self._clock.now())
+        left = await self._store.pending()
+        if left:
+            log.warning(
+                "outbox: %d notifications left unsent at shutdown (%s): %s",
+                sum(left.values()),
+                ", ".join(f"{route} {n}" for route, n in sorted(left.items())),
+                "kept in the outbox for the next start" if self._store.durable else "lost",
+            )
+        return sum(left.values())
 
     async def ack(self, episode_id: str) -> bool:
         """Quiet an open episode (see silence.py); False if no open episode has this id."""
@@ -168,6 +186,20 @@ class Delivery:
 
     async def _send_due(self) -> int:
         """Claim and send one batch of due entries; return how many were claimed."""
+        async with self._sending:
+            return await self._send_batch()
+
+    async def _send_all_due(self) -> float | None:
+        """Send every entry due now; then when the next one is due (None: nothing pending).
+
+        A lease seen then is another worker's: this process has no send in flight.
+        """
+        async with self._sending:
+            while await self._send_batch():
+                _raise_if_cancelled()
+            return await self._store.next_due()
+
+    async def _send_batch(self) -> int:
         now = self._clock.now()
         leases = await self._store.claim(now, LEASE, BATCH)
         if not leases:
