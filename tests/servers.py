@@ -214,16 +214,23 @@ class Received:
     content_type: str
     body: bytes
     data: object  # the parsed JSON, or the form as a dict, or None
+    status: int = 0  # what the receiver answered
 
 
 @dataclass
 class Receiver:
-    """A local notification target recording every POST; ``fail_next`` makes it answer 500."""
+    """A local notification target recording every POST; ``fail_next`` makes it answer 500,
+    ``fail_path`` makes one path always fail, ``fail_first`` fails the first attempts of each
+    body at each path (a retry posts the same body), ``delay`` holds every answer back."""
 
     port: int = 0
     requests: list[Received] = field(default_factory=list)
     failures_left: int = 0
     failure_status: int = 500
+    failing_paths: dict[str, int] = field(default_factory=dict)  # path -> status
+    first_failures: int = 0
+    delay: float = 0.0  # seconds before answering
+    _attempts: dict[tuple[str, bytes], int] = field(default_factory=dict)  # requests seen
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def url(self, path: str = "/hook", scheme: str = "json") -> str:
@@ -233,6 +240,17 @@ class Receiver:
     def fail_next(self, count: int, status: int = 500) -> None:
         self.failures_left = count
         self.failure_status = status
+
+    def fail_path(self, path: str, status: int = 500) -> None:
+        self.failing_paths[path] = status
+
+    def fail_first(self, attempts: int) -> None:
+        """Answer 500 to the first ``attempts`` requests of every body at every path."""
+        self.first_failures = attempts
+
+    def answered_ok(self) -> list[Received]:
+        """The requests it answered 200."""
+        return [r for r in self.requests if r.status == 200]
 
     async def wait_for(self, count: int) -> list[Received]:
         """Wait (up to 5 s) until ``count`` requests were recorded, failed ones included."""
@@ -244,14 +262,26 @@ class Receiver:
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.read()
-        self.requests.append(
-            Received(request.path, request.content_type, body, await _parse(request, body))
-        )
+        received = Received(request.path, request.content_type, body, await _parse(request, body))
+        self.requests.append(received)
         self._arrived.set()
+        received.status = self._status(received)
+        await asyncio.sleep(self.delay)
+        if received.status != 200:
+            return web.Response(status=received.status, text="failing on purpose")
+        return web.Response(text="ok")
+
+    def _status(self, received: Received) -> int:
+        key = (received.path, received.body)
+        seen = self._attempts[key] = self._attempts.get(key, 0) + 1
+        if received.path in self.failing_paths:
+            return self.failing_paths[received.path]
+        if seen <= self.first_failures:
+            return 500
         if self.failures_left > 0:
             self.failures_left -= 1
-            return web.Response(status=self.failure_status, text="failing on purpose")
-        return web.Response(text="ok")
+            return self.failure_status
+        return 200
 
 
 async def _parse(request: web.Request, body: bytes) -> object:

@@ -14,6 +14,7 @@ import socket
 import sys
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import aiohttp
 import orjson
 import pytest
 
-from servers import free_port
+from servers import Receiver, free_port
 from streams import T0, burst, chatter, stream
 
 TOKEN_A, TOKEN_B = "secret-A-7f3e", "secret-B-91c2"
@@ -73,11 +74,12 @@ def write_config(path: Path, port: int, token: str, *extra: str) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-@pytest.fixture
-async def daemon(tmp_path: Path) -> AsyncIterator[Callable[[], Proc]]:
+@asynccontextmanager
+async def started(tmp_path: Path, *extra: str) -> AsyncIterator[Proc]:
+    """The daemon as a process on a config of ``write_config`` plus ``extra`` lines, ready."""
     port = free_port()
     config = tmp_path / "watchtower.yaml"
-    write_config(config, port, "env:WT_TEST_TOKEN")
+    write_config(config, port, "env:WT_TEST_TOKEN", *extra)
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
     notify.setblocking(False)
@@ -92,12 +94,18 @@ async def daemon(tmp_path: Path) -> AsyncIterator[Callable[[], Proc]]:
     proc = Proc(process, notify, port, out, err)
     try:
         await proc.expect("READY=1")
-        yield lambda: proc
+        yield proc
     finally:
         if process.returncode is None:
             process.kill()
             await process.wait()
         notify.close()
+
+
+@pytest.fixture
+async def daemon(tmp_path: Path) -> AsyncIterator[Callable[[], Proc]]:
+    async with started(tmp_path) as proc:
+        yield lambda: proc
 
 
 def config_path(proc: Proc) -> Path:
@@ -186,6 +194,36 @@ async def test_sigterm_drains_the_queue_then_exits_0(daemon: Callable[[], Proc])
     alerts = [line for line in proc.out.read_text().splitlines() if "firing" in line]
     assert {line.split()[3] for line in alerts} == {"r1", "r2"}
     assert "drain timed out" not in logs
+
+
+async def test_sigterm_delivers_the_retries_due_before_the_shutdown_timeout(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The default in-memory outbox loses what it has not sent when the process ends, so
+    shutdown waits for the retries due in time: every alert's first two attempts fail, its
+    retries come 0.25-0.5 s and 0.5-1 s later, well within shutdown_timeout (20 s)."""
+    receiver.fail_first(2)
+    route = f"  routes: [{{name: chat, urls: ['{receiver.url('/chat')}']}}]"
+    async with started(tmp_path, "notify:", "  retry_initial: 500ms", route) as proc:
+        bursts = stream(burst("r1", 60, 30, 4, ANGRY), burst("r2", 90, 30, 4, ANGRY))
+        body = b"".join(orjson.dumps(r) + b"\n" for r in bursts)
+        headers = {"Content-Type": "application/x-ndjson", "Authorization": f"Bearer {TOKEN_A}"}
+        async with (
+            aiohttp.ClientSession() as session,
+            session.post(proc.base + "/v1/mentions", data=body, headers=headers) as r,
+        ):
+            assert r.status == 202
+        await receiver.wait_for(1)  # an alert's first attempt failed: its retries wait
+        proc.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.process.wait(), 25) == 0
+    transitions = proc.out.read_text().splitlines()  # the console: one line per transition
+    assert {line.split()[3] for line in transitions} == {"r1", "r2"}
+    delivered = receiver.answered_ok()
+    assert len(delivered) == len({r.body for r in delivered}) == len(transitions)
+    assert len(receiver.requests) == 3 * len(transitions)  # 2 failures each, then delivered
+    logs = proc.logs()
+    assert "notifications_left=0" in logs
+    assert "left unsent" not in logs
 
 
 async def _until(check: Callable[[], bool], within: float = 10.0) -> None:

@@ -46,7 +46,7 @@ class Api:
         """One firing per brand through the real outbox, flushed to the receiver."""
         delivery = self.daemon.runtime.delivery
         await delivery.submit([firing(brand) for brand in brands])
-        await delivery.flush(10)
+        await delivery.drain(10)
 
     def brands_heard(self) -> list[str]:
         found = []

@@ -152,9 +152,10 @@ async def test_send_says_which_failures_are_worth_retrying(receiver: Receiver) -
     assert not second.retryable
 
 
-def _notify_test_args(tmp_path: Path, url: str, route: str) -> argparse.Namespace:
+def _notify_test_args(tmp_path: Path, url: str, route: str, *more: str) -> argparse.Namespace:
     config = tmp_path / "watchtower.yaml"
-    config.write_text(f"notify:\n  routes:\n    - name: chat\n      urls: ['{url}']\n")
+    urls = ", ".join(f"'{u}'" for u in (url, *more))
+    config.write_text(f"notify:\n  routes:\n    - name: chat\n      urls: [{urls}]\n")
     parser = argparse.ArgumentParser()
     add_notify_test_command(parser.add_subparsers())
     return parser.parse_args(["notify-test", "--config", str(config), "--route", route])
@@ -166,7 +167,7 @@ async def test_notify_test_command(
     args = _notify_test_args(tmp_path, receiver.url("/secret-token"), "chat")
     assert await asyncio.to_thread(args.func, args) == 0
     out = capsys.readouterr().out
-    assert out == f"ok     {receiver.url('/***')}\n"
+    assert out == f"ok     urls[0] {receiver.url('/***')}\n"
     (request,) = receiver.requests
     assert isinstance(request.data, dict)
     assert request.data["title"].startswith("[TEST] [CRITICAL] ")
@@ -179,6 +180,21 @@ async def test_notify_test_command(
     unknown = _notify_test_args(tmp_path, receiver.url("/x"), "pager")
     assert await asyncio.to_thread(unknown.func, unknown) == 2
     assert "no route named 'pager' (routes: chat)" in capsys.readouterr().err
+
+
+async def test_notify_test_tells_apart_two_urls_on_one_host(
+    receiver: Receiver, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Redacted, both URLs read json://127.0.0.1:PORT/***: their position says which failed."""
+    receiver.fail_path("/broken")
+    args = _notify_test_args(tmp_path, receiver.url("/working"), "chat", receiver.url("/broken"))
+    assert await asyncio.to_thread(args.func, args) == 1
+    shown = receiver.url("/***")
+    assert capsys.readouterr().out.splitlines() == [
+        f"ok     urls[0] {shown}",
+        f"FAILED urls[1] {shown}: HTTP 500",
+    ]
+    assert sorted(r.path for r in receiver.requests) == ["/broken", "/working"]
 
 
 # Mention-controlled values (from producers, and through them from the public) come out inert.

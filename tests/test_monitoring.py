@@ -362,64 +362,110 @@ def test_promtool_accepts_the_rules() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_mqtt_alert_fires_for_a_daemon_that_reads_mqtt_without_a_session(
-    tmp_path: Path,
+def rule(name: str) -> dict[str, Any]:
+    return next(r for r in rules() if r["alert"] == name)
+
+
+def fired(name: str, *labelled: dict[str, str], value: str = "") -> list[dict[str, Any]]:
+    """What promtool should see of rule ``name`` firing once per label set: its labels, and
+    its annotations with those labels and ``value`` filled in."""
+    found = rule(name)
+    alerts = []
+    for labels in labelled:
+        annotations = {}
+        for key, template in found["annotations"].items():
+            text = template.replace("{{ $value }}", value)
+            for label, shown in labels.items():
+                text = text.replace(f"{{{{ $labels.{label} }}}}", shown)
+            annotations[key] = text
+        every = {"job": "watchtower", **found["labels"], **labels}
+        alerts.append({"exp_labels": every, "exp_annotations": annotations})
+    return alerts
+
+
+def promtool_test(
+    tmp_path: Path, series: dict[str, str], checks: list[tuple[int, str, list[dict[str, Any]]]]
 ) -> None:
-    """promtool's rule tests on made-up series: a daemon that never got a session alerts after
-    5 minutes, one that lost it 5 minutes after the loss, an http-only daemon never."""
+    """promtool's rule tests: ``series`` (selector: values, one sample a minute from 0) and,
+    per check, (minute, alert name, the alerts expected to fire then)."""
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool not installed (it comes with Prometheus): rules not tested by it")
-    rule = next(r for r in rules() if r["alert"] == "WatchtowerMqttDisconnected")
-    series = {  # instance: (mqtt_enabled, mqtt_connected), one sample a minute from 0
-        "never": ("1x30", "0x30"),
-        "http-only": ("0x30", "0x30"),
-        "lost": ("1x30", "1x10 0x20"),
-    }
-
-    def fired(*instances: str) -> list[dict[str, Any]]:
-        return [
-            {
-                "exp_labels": {"severity": "warning", "job": "watchtower", "instance": name},
-                "exp_annotations": {
-                    key: text.replace("{{ $labels.instance }}", name)
-                    for key, text in rule["annotations"].items()
-                },
-            }
-            for name in instances
-        ]
-
-    inputs = [
-        {"series": f'watchtower_mqtt_{metric}{{job="watchtower", instance="{name}"}}', "values": v}
-        for name, values in series.items()
-        for metric, v in zip(("enabled", "connected"), values, strict=True)
-    ]
-    checks = [
-        (4, fired()),
-        (10, fired("never")),
-        (14, fired("never")),
-        (20, fired("never", "lost")),
-    ]
     tests = {
         "rule_files": [str(RULES)],
         "evaluation_interval": "1m",
         "tests": [
             {
                 "interval": "1m",
-                "input_series": inputs,
+                "input_series": [{"series": k, "values": v} for k, v in series.items()],
                 "alert_rule_test": [
-                    {"eval_time": f"{minute}m", "alertname": rule["alert"], "exp_alerts": expected}
-                    for minute, expected in checks
+                    {"eval_time": f"{minute}m", "alertname": name, "exp_alerts": expected}
+                    for minute, name, expected in checks
                 ],
             }
         ],
     }
-    path = tmp_path / "mqtt-test.yaml"
+    path = tmp_path / "rules-test.yaml"
     path.write_text(yaml.safe_dump(tests))
     done = subprocess.run(
         [promtool, "test", "rules", str(path)], capture_output=True, text=True, check=False
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mqtt_alert_fires_for_a_daemon_that_reads_mqtt_without_a_session(
+    tmp_path: Path,
+) -> None:
+    """A daemon that never got a session alerts after 5 minutes, one that lost it 5 minutes
+    after the loss, an http-only daemon never."""
+    name = "WatchtowerMqttDisconnected"
+    values = {  # instance: (mqtt_enabled, mqtt_connected)
+        "never": ("1x30", "0x30"),
+        "http-only": ("0x30", "0x30"),
+        "lost": ("1x30", "1x10 0x20"),
+    }
+    series = {
+        f'watchtower_mqtt_{metric}{{job="watchtower", instance="{instance}"}}': v
+        for instance, pair in values.items()
+        for metric, v in zip(("enabled", "connected"), pair, strict=True)
+    }
+
+    def on(*instances: str) -> list[dict[str, Any]]:
+        return fired(name, *({"instance": i} for i in instances))
+
+    checks = [(4, on()), (10, on("never")), (14, on("never")), (20, on("never", "lost"))]
+    promtool_test(tmp_path, series, [(minute, name, alerts) for minute, alerts in checks])
+
+
+def test_a_dead_url_beside_a_working_one_warns_and_only_a_lost_notification_pages(
+    tmp_path: Path,
+) -> None:
+    """Route pager: urls[1] gives up every notification from minute 11 while urls[0] takes
+    them, so they are sent: a warning naming urls[1], no dead letter. Route chat: its one URL
+    gives up, so they are dead-lettered: critical, and no second alert for its URL."""
+
+    def counter(metric: str, **labels: str) -> str:
+        shown = ", ".join(f'{k}="{v}"' for k, v in {"instance": "w1", **labels}.items())
+        return f'watchtower_{metric}_total{{job="watchtower", {shown}}}'
+
+    failing = "0x10 1+1x20"  # one more a minute from minute 11
+    series = {
+        counter("notifications_sent", route="pager"): "1+1x30",
+        counter("notifications_failed", route="pager", final="true"): "0x30",
+        counter("notification_url_failures", route="pager", url="urls[1]", final="true"): failing,
+        counter("notifications_sent", route="chat"): "0x30",
+        counter("notifications_failed", route="chat", final="true"): failing,
+        counter("notification_url_failures", route="chat", url="urls[0]", final="true"): failing,
+    }
+    url_failing, dead = "WatchtowerNotificationUrlFailing", "WatchtowerNotificationsDeadLettered"
+    pager = {"instance": "w1", "route": "pager", "url": "urls[1]"}
+    checks = [
+        (10, url_failing, []),
+        (10, dead, []),
+        (13, url_failing, fired(url_failing, pager, value="3")),
+        (13, dead, fired(dead, {"instance": "w1", "route": "chat"}, value="3")),
+    ]
+    promtool_test(tmp_path, series, checks)
 
 
 # --- against a live daemon --------------------------------------------------------------------
@@ -480,9 +526,10 @@ async def drive(api: Api) -> None:
     acme = burst("r1", 0, 30, 4, "@acme you lost my bag")
     globex = [{**r, "brand": "globex"} for r in burst("r2", 2, 30, 4, "@globex refund me now")]
     await api.feed([{"id": "no-time", "text": "x"}, *stream(acme, globex)])
-    await api.daemon.runtime.delivery.flush(10)  # chat sent, pager failed, globex silenced
-    too_many = [{"id": f"q{i}", "created_at": 1_767_600_200, "text": "x"} for i in range(QUEUE + 1)]
-    assert await api.post("/v1/mentions", ndjson(too_many), NDJSON) == 503
+    await api.daemon.runtime.delivery.drain(10)  # chat sent, pager failed, globex silenced
+    waiting = [{"id": f"q{i}", "created_at": 1_767_600_200, "text": "x"} for i in range(QUEUE + 1)]
+    assert await api.post("/v1/mentions", ndjson(waiting[:1]), NDJSON) == 202  # stays queued
+    assert await api.post("/v1/mentions", ndjson(waiting[1:]), NDJSON) == 503  # 1 short of room
 
 
 async def test_every_metric_and_label_queried_exists_on_a_live_daemon(api: Api) -> None:

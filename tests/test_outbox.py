@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
@@ -20,7 +21,7 @@ from watchtower.alerting.outbox import Delivery, build_outbox_store
 from watchtower.alerting.outbox_redis import RedisOutboxStore
 from watchtower.alerting.outbox_store import Entry, MemoryOutboxStore, OutboxStore
 from watchtower.backoff import retry_delay
-from watchtower.clock import ManualClock
+from watchtower.clock import ManualClock, SystemClock
 from watchtower.config import Config, Duration, NotifyConfig, RouteConfig, Secret, StateConfig
 from watchtower.metrics import Metrics
 from watchtower.state.redis_store import connect
@@ -33,11 +34,13 @@ EPISODE = "tw:1@1789999000"
 StoreFactory = Callable[[], OutboxStore]
 
 
-def settings(*routes: RouteConfig, max_attempts: int = 3) -> Config:
+def settings(
+    *routes: RouteConfig, max_attempts: int = 3, retry_initial: float = 1, retry_max: float = 8
+) -> Config:
     notify = NotifyConfig(
         console=False,
-        retry_initial=Duration(1),
-        retry_max=Duration(8),
+        retry_initial=Duration(retry_initial),
+        retry_max=Duration(retry_max),
         max_attempts=max_attempts,
         routes=routes,
     )
@@ -164,8 +167,11 @@ async def test_permanent_failure_is_dead_lettered_after_max_attempts(
     assert value(metrics, failed, route="chat", final="true") == 1
     assert value(metrics, "watchtower_notifications_pending", route="chat") == 0
     assert value(metrics, "watchtower_notifications_sent_total", route="chat") == 0
+    url_failed = "watchtower_notification_url_failures_total"
+    assert value(metrics, url_failed, route="chat", url="urls[0]", final="false") == 2
+    assert value(metrics, url_failed, route="chat", url="urls[0]", final="true") == 1
     assert f"dead-lettered {EPISODE}#1 to chat after 3 attempts" in caplog.text
-    assert receiver.url("/***") in caplog.text
+    assert f"urls[0] {receiver.url('/***')} HTTP 503" in caplog.text
     assert "/chat" not in caplog.text  # URLs are only ever logged redacted
 
 
@@ -205,8 +211,61 @@ async def test_only_the_urls_that_failed_are_retried(
         clock.advance(8)
         assert await d.flush(10) == 0
         assert (len(receiver.requests), len(other.requests)) == (1, 2)
+        assert value(d._metrics, "watchtower_notifications_sent_total", route="chat") == 1
+        failed = "watchtower_notifications_failed_total"
+        assert value(d._metrics, failed, route="chat", final="false") == 0  # urls[0] took it
     finally:
         await runner.cleanup()
+
+
+async def test_a_url_failing_beside_a_working_one_is_seen_but_the_notification_is_sent(
+    receiver: Receiver, stores: StoreFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The example pager route's case: one service down must not lose the page, nor make the
+    route look failed. Sent once urls[0] took it; urls[1] retried, counted, logged, given up."""
+    receiver.fail_path("/down")
+    route = RouteConfig("chat", (Secret(receiver.url("/up")), Secret(receiver.url("/down"))))
+    clock = ManualClock(NOW)
+    d = delivery(settings(route, max_attempts=3), stores(), clock)
+    await d.submit([transition(1), transition(2, "critical", "escalated")])
+    for _ in range(4):
+        await d.flush(10)
+        clock.advance(8)  # retry_max
+    paths = sorted(r.path for r in receiver.requests)
+    assert paths == ["/down"] * 6 + ["/up"] * 2  # 3 attempts each at urls[1], one at urls[0]
+    metrics, failed = d._metrics, "watchtower_notifications_failed_total"
+    assert value(metrics, "watchtower_notifications_sent_total", route="chat") == 2
+    assert value(metrics, failed, route="chat", final="false") == 0
+    assert value(metrics, failed, route="chat", final="true") == 0  # not dead-lettered
+    assert value(metrics, "watchtower_notifications_pending", route="chat") == 0
+    url_failed = "watchtower_notification_url_failures_total"
+    assert value(metrics, url_failed, route="chat", url="urls[1]", final="false") == 4
+    assert value(metrics, url_failed, route="chat", url="urls[1]", final="true") == 2
+    assert value(metrics, url_failed, route="chat", url="urls[0]", final="false") == 0
+    assert "dead-lettered" not in caplog.text
+    shown = receiver.url("/***")
+    assert f"{EPISODE}#1 to chat reached some URLs, not all (attempt 1," in caplog.text
+    given_up = f"{EPISODE}#2 to chat delivered, but not to every URL after 3 attempts: urls[1] "
+    assert f"{given_up}{shown} HTTP 500" in caplog.text
+
+
+async def test_a_route_removed_by_a_reload_loses_only_what_no_url_took(
+    receiver: Receiver, stores: StoreFactory
+) -> None:
+    receiver.fail_path("/down")
+    both = RouteConfig("pager", (Secret(receiver.url("/up")), Secret(receiver.url("/down"))))
+    dead = RouteConfig("chat", (Secret(receiver.url("/down")),))
+    clock = ManualClock(NOW)
+    d = delivery(settings(both, dead), stores(), clock)
+    await d.submit([transition(1)])
+    assert await d.flush(10) == 2  # both wait for a retry of /down
+    d.reload(settings())
+    clock.advance(8)
+    assert await d.flush(10) == 0
+    failed = "watchtower_notifications_failed_total"
+    assert value(d._metrics, failed, route="chat", final="true") == 1
+    assert value(d._metrics, failed, route="pager", final="true") == 0
+    assert value(d._metrics, "watchtower_notifications_sent_total", route="pager") == 1
 
 
 # --- restarts and workers --------------------------------------------------------------------
@@ -279,6 +338,57 @@ async def test_claims_are_exclusive_and_a_lost_lease_changes_nothing(
     assert await a.pending() == {}
     assert await a.record([entry], NOW + 63) == 0  # finished: never again
     assert await a.next_due() is None
+
+
+# --- shutdown: drain ----------------------------------------------------------------------
+# On the system clock: drain waits for retries in real time (a fraction of a second here).
+
+
+async def test_drain_delivers_the_retries_due_before_the_timeout(
+    receiver: Receiver, stores: StoreFactory
+) -> None:
+    receiver.fail_first(2)  # every notification fails twice, then goes through
+    config = settings(chat(receiver), max_attempts=5, retry_initial=0.2, retry_max=1)
+    d = Delivery(config, stores(), Metrics(), SystemClock(), rng=random.Random(7))
+    await d.submit([transition(seq, episode=f"tw:{seq}@1") for seq in range(1, 6)])
+    started = time.monotonic()
+    assert await d.drain(5) == 0
+    assert time.monotonic() - started < 4  # retries after 0.1-0.2 s, then 0.2-0.4 s
+    assert sorted(keys_received(receiver)) == sorted([f"tw:{s}@1 #{s}" for s in range(1, 6)] * 3)
+    assert len(receiver.answered_ok()) == 5
+    assert value(d._metrics, "watchtower_notifications_sent_total", route="chat") == 5
+
+
+async def test_drain_leaves_at_once_what_is_not_due_in_time_and_says_so(
+    receiver: Receiver, stores: StoreFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.fail_first(1)
+    store = stores()
+    pager = chat(receiver, "/pager", "pager")
+    config = settings(chat(receiver), pager, retry_initial=60, retry_max=60)
+    d = Delivery(config, store, Metrics(), SystemClock(), rng=random.Random(7))
+    await d.submit([transition(1), transition(2, "critical", "escalated")])
+    started = time.monotonic()
+    assert await d.drain(5) == 4  # each retry is 30-60 s away
+    assert time.monotonic() - started < 2  # not waiting for what cannot come in time
+    fate = "kept in the outbox for the next start" if store.durable else "lost"
+    left = f"outbox: 4 notifications left unsent at shutdown (chat 2, pager 2): {fate}"
+    assert left in caplog.text
+
+
+async def test_drain_waits_for_what_the_run_loop_is_sending(
+    receiver: Receiver, stores: StoreFactory
+) -> None:
+    """Its lease would read as due in LEASE seconds, past the timeout: drain must not leave."""
+    receiver.delay = 0.5
+    d = Delivery(settings(chat(receiver)), stores(), Metrics(), SystemClock())
+    async with asyncio.TaskGroup() as group:
+        loop = group.create_task(d.run(), name="delivery")
+        await d.submit([transition(1)])
+        await receiver.wait_for(1)  # in flight: the answer comes in 0.5 s
+        assert await d.drain(5) == 0
+        loop.cancel()
+    assert len(receiver.answered_ok()) == 1
 
 
 # --- ack, silences, reload, the run loop -----------------------------------------------------

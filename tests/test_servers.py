@@ -70,6 +70,22 @@ async def test_receiver_records_json_and_form_and_fails_on_demand(receiver: Rece
     assert receiver.url("/p") == f"json://127.0.0.1:{receiver.port}/p"
 
 
+async def test_receiver_fails_a_path_and_each_bodys_first_attempts(receiver: Receiver) -> None:
+    receiver.fail_path("/bad")
+    receiver.fail_first(2)
+    base = receiver.url("", scheme="http")
+    async with aiohttp.ClientSession() as http:
+        for path, n in [("/a", 1), ("/a", 1), ("/a", 2), ("/a", 1), ("/a", 2), ("/a", 2)] * 2:
+            async with http.post(base + path, json={"n": n}):
+                pass
+        for _ in range(4):
+            async with http.post(base + "/bad", json={"n": 3}):
+                pass
+    statuses = [r.status for r in receiver.requests]
+    assert statuses == [500, 500, 500, 200, 500, 200] + [200] * 6 + [500] * 4
+    assert [r.data for r in receiver.answered_ok()][:2] == [{"n": 1}, {"n": 2}]
+
+
 async def test_apprise_delivers_to_the_receiver(receiver: Receiver) -> None:
     import apprise
 

@@ -4,8 +4,9 @@
                                                idle clock -^
 
 Start-up builds everything, then starts the tasks in one TaskGroup; shutdown (SIGTERM/SIGINT)
-stops the sources, drains the inbox, flushes delivery within ``daemon.shutdown_timeout``, then
-cancels what is left and tears down in reverse order. Every step of teardown is harmless twice.
+stops the sources, drains the inbox, then the outbox (what is due and the retries due before the
+time is up) within ``daemon.shutdown_timeout``, then cancels what is left and tears down in
+reverse order. Every step of teardown is harmless twice.
 """
 
 from __future__ import annotations
@@ -154,7 +155,7 @@ class Daemon:
         await self._shutdown(tasks)
 
     async def _shutdown(self, tasks: Tasks) -> None:
-        """Stop sources, drain the inbox, flush delivery, all within shutdown_timeout."""
+        """Stop sources, drain the inbox, then delivery, all within shutdown_timeout."""
         rt = self.runtime
         self.notifier.stopping()
         loop = asyncio.get_running_loop()
@@ -165,7 +166,7 @@ class Daemon:
         if not await _before(deadline, rt.inbox.queue.join()):
             log.error("drain timed out", extra=kv(unprocessed=rt.inbox.queue.qsize()))
         try:
-            left = await rt.delivery.flush(max(0.0, deadline - loop.time()))
+            left = await rt.delivery.drain(max(0.0, deadline - loop.time()))
         except Exception as exc:
             log.exception("delivery flush failed", extra=kv(error=repr(exc)))
         else:

@@ -71,13 +71,26 @@ class Metrics:
         self.alert_transitions = Counter(
             "watchtower_alert_transitions", "Alert transitions", ["level", "state"], registry=r
         )
+        # Per notification: sent once at least one of its route's URLs took it (people heard);
+        # failed for an attempt where none had yet, final="true" when none ever did. What one
+        # URL of a route does is apart, in notification_url_failures, so a dead URL beside a
+        # working one is seen without calling the notification lost.
         self.notifications_sent = Counter(
-            "watchtower_notifications_sent", "Notifications delivered", ["route"], registry=r
+            "watchtower_notifications_sent",
+            "Notifications that reached at least one URL of their route",
+            ["route"],
+            registry=r,
         )
         self.notifications_failed = Counter(
             "watchtower_notifications_failed",
-            "Notification attempts that failed",
+            "Attempts at a notification no URL of its route had taken; final: given up",
             ["route", "final"],
+            registry=r,
+        )
+        self.notification_url_failures = Counter(
+            "watchtower_notification_url_failures",
+            "Failed attempts to one URL of a route (url: its position, urls[N]); final: given up",
+            ["route", "url", "final"],
             registry=r,
         )
         self.notifications_suppressed = Counter(

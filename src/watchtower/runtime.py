@@ -44,7 +44,7 @@ class Delivery(Protocol):
 
     async def run(self) -> None: ...
 
-    async def flush(self, timeout: float) -> int: ...  # noqa: ASYNC109 - its API
+    async def drain(self, timeout: float) -> int: ...  # noqa: ASYNC109 - its API
 
     async def ack(self, episode_id: str) -> bool: ...
 

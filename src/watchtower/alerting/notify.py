@@ -46,11 +46,22 @@ _MARKDOWN_ANYWAY = frozenset({"mmost", "mmosts", "zulip"})
 
 @dataclass(frozen=True)
 class UrlResult:
+    index: int  # the URL's position in its route: the one name that tells same-host URLs apart
     url: str  # redacted
     digest: str  # stable short id of the URL, safe to store
     ok: bool
     retryable: bool
     detail: str
+
+    @property
+    def target(self) -> str:
+        """``urls[1]``: safe for a metric label, and what the config file reads."""
+        return f"urls[{self.index}]"
+
+    @property
+    def shown(self) -> str:
+        """``urls[1] json://hooks.example.com/***``: for logs and notify-test."""
+        return f"{self.target} {self.url}"
 
 
 @dataclass(frozen=True)
@@ -70,9 +81,13 @@ class SendResult:
     def delivered(self) -> tuple[str, ...]:
         return tuple(u.digest for u in self.urls if u.ok)
 
+    @property
+    def failed(self) -> tuple[UrlResult, ...]:
+        return tuple(u for u in self.urls if not u.ok)
+
     def describe(self) -> str:
-        """One log-safe line: each URL redacted with its outcome."""
-        return ", ".join(f"{u.url} {'ok' if u.ok else u.detail}" for u in self.urls)
+        """One log-safe line: each URL by position and redacted, with its outcome."""
+        return ", ".join(f"{u.shown} {'ok' if u.ok else u.detail}" for u in self.urls)
 
 
 def redact(url: str) -> str:
@@ -109,8 +124,8 @@ async def send(
 
     ``within`` bounds the call (seconds): apprise reports an unfinished URL as a timeout.
     """
-    urls = [str(url) for url in route.urls if digest(url) not in skip]
-    results = await asyncio.gather(*(_send_one(url, message, within) for url in urls))
+    urls = [(i, str(url)) for i, url in enumerate(route.urls) if digest(url) not in skip]
+    results = await asyncio.gather(*(_send_one(i, url, message, within) for i, url in urls))
     return SendResult(tuple(results))
 
 
@@ -131,12 +146,12 @@ def _load_plugins() -> None:
         N_MGR.load_modules()  # type: ignore[no-untyped-call]  # apprise leaves it untyped
 
 
-async def _send_one(url: str, message: Message, within: float) -> UrlResult:
-    shown, key = redact(url), digest(url)
+async def _send_one(index: int, url: str, message: Message, within: float) -> UrlResult:
+    url_result = functools.partial(UrlResult, index, redact(url), digest(url))
     _load_plugins()
     apobj = apprise.Apprise()
     if not apobj.add(url):
-        return UrlResult(shown, key, ok=False, retryable=False, detail="not a valid apprise URL")
+        return url_result(ok=False, retryable=False, detail="not a valid apprise URL")
     body_format = body_format_for(url, apobj[0])
     if body_format == apprise.NotifyFormat.TEXT:
         message = message.as_text()
@@ -146,19 +161,19 @@ async def _send_one(url: str, message: Message, within: float) -> UrlResult:
         notify_type=apprise.NotifyType(message.notify_type),
         body_format=body_format,
         timeout=within,
-    ) as result:
-        if result.status == apprise.AppriseResultStatus.SUCCESS:
-            return UrlResult(shown, key, ok=True, retryable=False, detail="ok")
-        if result.status == apprise.AppriseResultStatus.TIMEOUT:
-            return UrlResult(shown, key, ok=False, retryable=True, detail="timeout")
-        lines = [entry.message for entry in result.logs()]
+    ) as outcome:
+        if outcome.status == apprise.AppriseResultStatus.SUCCESS:
+            return url_result(ok=True, retryable=False, detail="ok")
+        if outcome.status == apprise.AppriseResultStatus.TIMEOUT:
+            return url_result(ok=False, retryable=True, detail="timeout")
+        lines = [entry.message for entry in outcome.logs()]
     code = _http_status(lines)
     if code is None:  # no answer at all: refused, reset, DNS; worth another try
         broken = any("connection" in line.lower() for line in lines)
         detail = "connection error" if broken else "failed"
-        return UrlResult(shown, key, ok=False, retryable=True, detail=detail)
+        return url_result(ok=False, retryable=True, detail=detail)
     retryable = code >= 500 or code in _RETRYABLE_4XX or code < 400
-    return UrlResult(shown, key, ok=False, retryable=retryable, detail=f"HTTP {code}")
+    return url_result(ok=False, retryable=retryable, detail=f"HTTP {code}")
 
 
 def body_format_for(url: str, service: Any) -> apprise.NotifyFormat:

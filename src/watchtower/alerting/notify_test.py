@@ -1,7 +1,9 @@
 """``watchtower notify-test``: send one clearly marked test alert through one configured route.
 
-Run it after setting up a route to see each URL's outcome (redacted) before a real thread needs
-it. Exit 0 when every URL took it, 1 when one failed, 2 for an unknown route or a bad config.
+Run it after setting up a route to see each URL's outcome before a real thread needs it. A URL
+is named by its position in the route and redacted (``urls[1] json://hooks.example.com/***``):
+the redaction alone hides the path and tokens that tell two URLs on one host apart. Exit 0 when
+every URL took it, 1 when one failed, 2 for an unknown route or a bad config.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ def notify_test(args: argparse.Namespace) -> int:
         return 1
     result = asyncio.run(send(route, sample_message(config)))
     for url in result.urls:
-        print(f"{'ok    ' if url.ok else 'FAILED'} {url.url}{'' if url.ok else ': ' + url.detail}")
+        outcome = "ok    " if url.ok else "FAILED"
+        print(f"{outcome} {url.shown}{'' if url.ok else ': ' + url.detail}")
     return 0 if result.ok else 1
 
 

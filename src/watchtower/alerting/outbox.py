@@ -6,9 +6,14 @@ Like Alertmanager's notify pipeline: record -> (dedup) -> send with retries -> m
   entry whose (transition key, route) was seen before is ignored, so a transition submitted
   again after a restart, or by a second worker, is not queued twice.
 - ``run`` claims due entries (a lease: no other worker gets them meanwhile), sends each to its
-  route's URLs and marks it done, or reschedules it with jittered, capped exponential backoff;
-  after ``max_attempts`` (or at once, for a failure a retry cannot fix) it is dead-lettered:
-  counted in ``notifications_failed{final="true"}`` and logged.
+  route's URLs and marks it done, or reschedules it with jittered, capped exponential backoff
+  for the URLs that failed; after ``max_attempts`` (or at once, for a failure a retry cannot
+  fix) those URLs are given up.
+- A route's URLs are alternatives for reaching people (a pager route to PagerDuty and
+  Opsgenie): an entry is sent (``notifications_sent``) once any URL took it. It is dead-lettered
+  (``notifications_failed{final="true"}``, logged as an error) only when none ever did. A URL
+  that failed is counted by its position, ``notification_url_failures{url="urls[1]"}``, and
+  logged as ``urls[1]`` with its redacted form, whatever its neighbours did.
 - Acks and silences are checked when an entry is about to go out (silence.py says what they hold
   back), so they also stop what is already queued; each entry held back is counted in
   ``notifications_suppressed{reason="silenced"|"acked"}``.
@@ -71,6 +76,7 @@ class Delivery:
         self._clock = clock
         self._rng = rng or random.Random()
         self._wake = asyncio.Event()
+        self._sending = asyncio.Lock()  # one batch in flight: run's, flush's or drain's
         self._recent: deque[dict[str, Any]] = deque(maxlen=RECENT)
         self.reload(config)
 
@@ -119,20 +125,37 @@ class Delivery:
                 delay = ERROR_PAUSE
             await self._idle(delay)
 
-    async def flush(self, timeout: float) -> int:  # noqa: ASYNC109 - the daemon's API
-        """On shutdown: send what is due now within ``timeout`` seconds; return what remains.
-
-        Entries waiting for a retry stay queued (in Redis, for the next start). A store error
-        propagates: the caller's shutdown logs it and goes on.
-        """
+    async def flush(self, timeout: float) -> int:  # noqa: ASYNC109 - as asyncio.timeout's
+        """Send what is due now within ``timeout`` seconds (entries waiting for a retry wait on);
+        return how many remain pending."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
-                while await self._send_due():
-                    _raise_if_cancelled()
-        remaining = sum((await self._store.pending()).values())
-        if remaining:
-            log.warning("outbox: %d notifications left unsent at shutdown", remaining)
-        return remaining
+                await self._send_all_due()
+        return sum((await self._store.pending()).values())
+
+    async def drain(self, timeout: float) -> int:  # noqa: ASYNC109 - the daemon's API
+        """On shutdown: deliver until nothing is pending or ``timeout`` seconds are spent,
+        waiting for the retries whose backoff ends before then; log and return what is left.
+
+        ``run`` may go on meanwhile: the two never send at once, so each look at the store sees
+        none of this process's sends in flight. A store error propagates: the caller's shutdown
+        logs it and goes on.
+        """
+        deadline = self._clock.now() + timeout
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while (due := await self._send_all_due()) is not None and due <= deadline:
+                    # the clock, not _idle: run clears the wake-up, and a submission is its job
+                    await self._clock.sleep(due - self._clock.now())
+        left = await self._store.pending()
+        if left:
+            log.warning(
+                "outbox: %d notifications left unsent at shutdown (%s): %s",
+                sum(left.values()),
+                ", ".join(f"{route} {n}" for route, n in sorted(left.items())),
+                "kept in the outbox for the next start" if self._store.durable else "lost",
+            )
+        return sum(left.values())
 
     async def ack(self, episode_id: str) -> bool:
         """Quiet an open episode (see silence.py); False if no open episode has this id."""
@@ -163,6 +186,20 @@ class Delivery:
 
     async def _send_due(self) -> int:
         """Claim and send one batch of due entries; return how many were claimed."""
+        async with self._sending:
+            return await self._send_batch()
+
+    async def _send_all_due(self) -> float | None:
+        """Send every entry due now; then when the next one is due (None: nothing pending).
+
+        A lease seen then is another worker's: this process has no send in flight.
+        """
+        async with self._sending:
+            while await self._send_batch():
+                _raise_if_cancelled()
+            return await self._store.next_due()
+
+    async def _send_batch(self) -> int:
         now = self._clock.now()
         leases = await self._store.claim(now, LEASE, BATCH)
         if not leases:
@@ -185,14 +222,22 @@ class Delivery:
             if suppressed_why is not None:
                 await self._suppress(lease, suppressed_why)
             elif route is None:
-                log.error("outbox: route %s is gone (reload): dropped %s", entry.route, entry.key)
-                self._metrics.notifications_failed.labels(entry.route, "true").inc()
-                await self._store.finish(lease, self._clock.now())
+                await self._drop(lease)
             else:
                 result = await send(route, entry.message, skip=entry.delivered)
                 await self._settle(lease, result)
         except Exception:  # one entry's stage boundary: its lease ends and it is retried then
             log.exception("outbox: delivering %s to %s failed", entry.key, entry.route)
+
+    async def _drop(self, lease: Lease) -> None:
+        """A reload removed the entry's route: nothing is left to send it to."""
+        entry = lease.entry
+        await self._store.finish(lease, self._clock.now())
+        if entry.delivered:  # counted sent already: people heard of it
+            log.warning("outbox: route %s is gone (reload): %s not retried", entry.route, entry.key)
+            return
+        log.error("outbox: route %s is gone (reload): dropped %s", entry.route, entry.key)
+        self._metrics.notifications_failed.labels(entry.route, "true").inc()
 
     async def _suppress(self, lease: Lease, why: Suppression) -> None:
         entry = lease.entry
@@ -203,44 +248,46 @@ class Delivery:
             self._metrics.notifications_suppressed.labels(entry.route, why.reason).inc()
 
     async def _settle(self, lease: Lease, result: SendResult) -> None:
-        entry, now = lease.entry, self._clock.now()
-        if result.ok:
-            self._metrics.notifications_sent.labels(entry.route).inc()
-            if await self._store.finish(lease, now):
-                log.info("outbox: sent %s to %s", entry.key, entry.route)
-            else:  # the send outlived the lease: another worker may have sent it too
-                log.warning("outbox: sent %s to %s after its lease ended", entry.key, entry.route)
-            return
-        notify = self._config.notify
+        """Count what this attempt did, then finish the entry or schedule its retry.
+
+        A notification counts as sent when the first of its route's URLs takes it: people heard
+        of it. A URL that keeps failing beside it is retried, counted and logged by its position
+        (``urls[1]``), and given up after ``max_attempts`` without calling the notification
+        lost; only one that no URL ever took is dead-lettered.
+        """
+        entry, now, notify = lease.entry, self._clock.now(), self._config.notify
         attempts = entry.attempts + 1
-        failed = replace(
+        updated = replace(
             entry,
             attempts=attempts,
             delivered=entry.delivered + result.delivered,
             last_error=result.describe(),
         )
-        if result.retryable and attempts < notify.max_attempts:
-            delay = retry_delay(attempts, notify.retry_initial, notify.retry_max, self._rng)
-            await self._store.retry(lease, failed, now + delay)
-            self._metrics.notifications_failed.labels(entry.route, "false").inc()
-            log.warning(
-                "outbox: %s to %s failed (attempt %d, retry in %.1f s): %s",
-                entry.key,
-                entry.route,
-                attempts,
-                delay,
-                failed.last_error,
-            )
+        reached = bool(updated.delivered)
+        retry = not result.ok and result.retryable and attempts < notify.max_attempts
+        self._count(entry, result, reached=reached, final=not retry)
+        if result.ok:
+            if await self._store.finish(lease, now):
+                log.info("outbox: sent %s to %s", entry.key, entry.route)
+            else:  # the send outlived the lease: another worker may have sent it too
+                log.warning("outbox: sent %s to %s after its lease ended", entry.key, entry.route)
             return
-        await self._store.finish(lease, now)
-        self._metrics.notifications_failed.labels(entry.route, "true").inc()
-        log.error(
-            "outbox: dead-lettered %s to %s after %d attempts: %s",
-            entry.key,
-            entry.route,
-            attempts,
-            failed.last_error,
-        )
+        if retry:
+            delay = retry_delay(attempts, notify.retry_initial, notify.retry_max, self._rng)
+            await self._store.retry(lease, updated, now + delay)
+            _log_failure(updated, retry_in=delay)
+        else:
+            await self._store.finish(lease, now)
+            _log_failure(updated, retry_in=None)
+
+    def _count(self, entry: Entry, result: SendResult, *, reached: bool, final: bool) -> None:
+        m, route = self._metrics, entry.route
+        if reached and not entry.delivered:  # the first URL took it just now
+            m.notifications_sent.labels(route).inc()
+        if not reached:
+            m.notifications_failed.labels(route, str(final).lower()).inc()
+        for url in result.failed:
+            m.notification_url_failures.labels(route, url.target, str(final).lower()).inc()
 
     # --- waiting ----------------------------------------------------------------------------
 
@@ -270,6 +317,25 @@ class Delivery:
         gauge = self._metrics.notifications_pending
         for route in set(counts) | set(self._routes):
             gauge.labels(route).set(counts.get(route, 0))
+
+
+def _log_failure(entry: Entry, retry_in: float | None) -> None:
+    """One line for a failed attempt (``entry`` as it updated it; ``retry_in`` None: final)."""
+    where, attempts, error = f"{entry.key} to {entry.route}", entry.attempts, entry.last_error
+    if retry_in is not None:
+        how = "reached some URLs, not all" if entry.delivered else "failed"
+        log.warning(
+            "outbox: %s %s (attempt %d, retry in %.1f s): %s", where, how, attempts, retry_in, error
+        )
+    elif entry.delivered:  # people heard; the URLs that failed this last time are given up
+        log.warning(
+            "outbox: %s delivered, but not to every URL after %d attempts: %s",
+            where,
+            attempts,
+            error,
+        )
+    else:
+        log.error("outbox: dead-lettered %s after %d attempts: %s", where, attempts, error)
 
 
 def _raise_if_cancelled() -> None:

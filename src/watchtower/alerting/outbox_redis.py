@@ -81,6 +81,8 @@ return 1
 class RedisOutboxStore:
     """The OutboxStore protocol on a shared Redis."""
 
+    durable = True
+
     def __init__(self, client: redis.Redis, *, owned: bool = False) -> None:
         """``owned``: the store closes the client on ``close``."""
         self._client = client

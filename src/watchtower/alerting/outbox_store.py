@@ -93,6 +93,8 @@ class Ack:
 
 
 class OutboxStore(Protocol):
+    durable: bool  # entries outlive the process (for the next start, or another worker)
+
     async def record(self, entries: Sequence[Entry], now: float) -> int:
         """Queue entries due now, skipping any pair already pending or finished; count added."""
 
@@ -137,6 +139,8 @@ def ms(seconds: float) -> int:
 
 class MemoryOutboxStore:
     """One process: the outbox survives a Delivery restart, not a process restart."""
+
+    durable = False
 
     def __init__(self) -> None:
         self.entries: dict[str, Entry] = {}
