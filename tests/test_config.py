@@ -100,6 +100,28 @@ def test_secrets_come_from_the_environment_and_are_masked(
     assert "hunter2" not in repr(config)
 
 
+@pytest.mark.parametrize("command", ["check-config", "replay", "run"])
+def test_commands_that_use_every_secret_fail_fast_on_an_unset_one(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+) -> None:
+    monkeypatch.delenv("WT_PAGER_URL", raising=False)
+    config = tmp_path / "c.yaml"
+    config.write_text("notify:\n  routes:\n    - {name: pager, urls: [env:WT_PAGER_URL]}\n")
+    argv = {
+        "check-config": ["check-config", str(config)],
+        "replay": ["replay", "-", "--config", str(config)],
+        "run": ["run", "--config", str(config)],
+    }[command]
+    assert main(argv) == 2
+    assert capsys.readouterr().err == (
+        "watchtower: config error: notify.routes[0].urls[0]: "
+        "environment variable WT_PAGER_URL is not set\n"
+    )
+
+
 def test_durations_accept_units() -> None:
     from watchtower.config import parse_duration
 

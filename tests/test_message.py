@@ -18,6 +18,7 @@ from watchtower.alerting.message import FAILURE, SUCCESS, WARNING, Message, foll
 from watchtower.alerting.notify import redact, send
 from watchtower.alerting.notify_test import add_notify_test_command, sample_transition
 from watchtower.config import RouteConfig, Secret
+from watchtower.errors import ConfigError
 
 from servers import Received, Receiver
 
@@ -166,6 +167,35 @@ async def test_notify_test_command(
     unknown = _notify_test_args(tmp_path, receiver.url("/x"), "pager")
     assert await asyncio.to_thread(unknown.func, unknown) == 2
     assert "no route named 'pager' (routes: chat)" in capsys.readouterr().err
+
+
+async def test_notify_test_resolves_only_its_routes_secrets(
+    receiver: Receiver,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WT_TEST_CHAT_URL", receiver.url("/chat-token"))
+    monkeypatch.delenv("WT_PAGER_URL", raising=False)  # only the daemon's environment has it
+    config = tmp_path / "watchtower.yaml"
+    config.write_text(
+        "state:\n  redis_url: env:WT_SURELY_UNSET_REDIS\n"
+        "notify:\n  routes:\n"
+        "    - {name: pager, urls: [env:WT_PAGER_URL]}\n"
+        "    - {name: chat, urls: [env:WT_TEST_CHAT_URL]}\n"
+    )
+    parser = argparse.ArgumentParser()
+    add_notify_test_command(parser.add_subparsers())
+    chat = parser.parse_args(["notify-test", "--config", str(config), "--route", "chat"])
+    assert await asyncio.to_thread(chat.func, chat) == 0
+    assert capsys.readouterr().out == f"ok     {receiver.url('/***')}\n"
+    assert len(receiver.requests) == 1
+    pager = parser.parse_args(["notify-test", "--config", str(config), "--route", "pager"])
+    with pytest.raises(ConfigError) as caught:  # main() prints it, exit 2
+        await asyncio.to_thread(pager.func, pager)
+    assert str(caught.value) == (
+        "notify.routes[0].urls[0]: environment variable WT_PAGER_URL is not set"
+    )
 
 
 # Mention-controlled values (from producers, and through them from the public) come out inert.

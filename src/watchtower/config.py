@@ -54,8 +54,8 @@ def parse_duration(value: object, key: str) -> Duration:
 
 
 def resolve_secret(value: object, key: str) -> Secret:
-    if not isinstance(value, str):
-        raise ConfigError(key, "expected a string, env:NAME or file:PATH")
+    """What ``env:NAME`` or ``file:PATH`` names, or ``value`` itself; ``key`` for the error."""
+    value = _as_written(value, key)
     if value.startswith("env:"):
         name = value[4:]
         if name not in os.environ:
@@ -66,6 +66,12 @@ def resolve_secret(value: object, key: str) -> Secret:
             return Secret(Path(value[5:]).read_text(encoding="utf-8").strip())
         except OSError as exc:
             raise ConfigError(key, f"cannot read secret file: {exc.strerror}") from None
+    return Secret(value)
+
+
+def _as_written(value: object, key: str) -> Secret:
+    if not isinstance(value, str):
+        raise ConfigError(key, "expected a string, env:NAME or file:PATH")
     return Secret(value)
 
 
@@ -410,8 +416,12 @@ def _check_engine(cfg: Config) -> None:
 T = TypeVar("T")
 
 
-def build(cls: type[T], data: object, key: str = "") -> T:
-    """Build dataclass ``cls`` from plain data, rejecting unknown keys and wrong types."""
+def build(cls: type[T], data: object, key: str = "", *, secrets: bool = True) -> T:
+    """Build dataclass ``cls`` from plain data, rejecting unknown keys and wrong types.
+
+    ``secrets=False`` leaves each ``Secret`` as written (``env:NAME``, ``file:PATH`` or the value
+    itself), for ``resolve_secret`` to resolve later: see ``load_config``.
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -424,7 +434,7 @@ def build(cls: type[T], data: object, key: str = "") -> T:
     values: dict[str, Any] = {}
     for name, f in known.items():
         if name in data:
-            values[name] = _convert(hints[name], data[name], _join(key, name))
+            values[name] = _convert(hints[name], data[name], _join(key, name), secrets)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(_join(key, name), "required key is missing")
     try:
@@ -439,14 +449,14 @@ def _join(key: str, name: str) -> str:
     return f"{key}{name}" if name.startswith("[") else f"{key}.{name}"
 
 
-def _convert(hint: Any, value: object, key: str) -> Any:  # noqa: PLR0911 - one case per type
+def _convert(hint: Any, value: object, key: str, secrets: bool) -> Any:  # noqa: PLR0911 - a case a type
     origin = get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = get_args(hint)
         if value is None and type(None) in options:
             return None
         (inner,) = [o for o in options if o is not type(None)]
-        return _convert(inner, value, key)
+        return _convert(inner, value, key, secrets)
     if origin is Literal:
         if value not in get_args(hint):
             choices = ", ".join(repr(c) for c in get_args(hint))
@@ -456,22 +466,22 @@ def _convert(hint: Any, value: object, key: str) -> Any:  # noqa: PLR0911 - one 
         if not isinstance(value, list):
             raise ConfigError(key, "expected a list")
         item = get_args(hint)[0]
-        return tuple(_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+        return tuple(_convert(item, v, f"{key}[{i}]", secrets) for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(key, "expected a mapping")
         item = get_args(hint)[1]
-        return {str(k): _convert(item, v, _join(key, str(k))) for k, v in value.items()}
+        return {str(k): _convert(item, v, _join(key, str(k)), secrets) for k, v in value.items()}
     if dataclasses.is_dataclass(hint):
-        return build(hint, value, key)  # type: ignore[arg-type]
+        return build(hint, value, key, secrets=secrets)  # type: ignore[arg-type]
+    if hint is Secret:
+        return resolve_secret(value, key) if secrets else _as_written(value, key)
     return _convert_scalar(hint, value, key)
 
 
 def _convert_scalar(hint: Any, value: object, key: str) -> object:
     if hint is Duration:
         return parse_duration(value, key)
-    if hint is Secret:
-        return resolve_secret(value, key)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(key, f"expected true or false, got {value!r}")
@@ -507,8 +517,15 @@ def load_yaml(path: Path) -> object:
         raise ConfigError("(file)", f"YAML syntax error at {where}: {exc.problem}") from None
 
 
-def load_config(path: Path | None) -> Config:
-    """The whole config file, strictly: an unknown top-level key is an error too."""
+def load_config(path: Path | None, *, resolve_secrets: bool = True) -> Config:
+    """The whole config file, strictly: an unknown top-level key is an error too.
+
+    Every ``env:NAME`` and ``file:PATH`` secret is resolved, so an unresolvable one fails the
+    load, as ``run``, ``replay`` and ``check-config`` need. ``resolve_secrets=False`` is for an
+    operator's command that uses only a few (``silence``: ``http.token``; ``notify-test``: one
+    route's URLs; the secrets the daemon's environment holds may be unset in a shell): every
+    secret is left as written, and the command resolves what it uses with ``resolve_secret``.
+    """
     if path is None:
         return Config()
-    return build(Config, load_yaml(path))
+    return build(Config, load_yaml(path), secrets=resolve_secrets)
