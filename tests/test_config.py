@@ -122,6 +122,45 @@ def test_commands_that_use_every_secret_fail_fast_on_an_unset_one(
     )
 
 
+@pytest.mark.parametrize(
+    ("urls", "error"),
+    [
+        (
+            "[json://localhost, notaurl]",
+            "notify.routes[0].urls[1]: not a valid apprise URL (no scheme://)",
+        ),
+        ("['slack://bad']", "notify.routes[0].urls[0]: not a valid apprise URL (slack://***)"),
+        (
+            "[env:WT_TEST_ROUTE_URL]",
+            "notify.routes[0].urls[0]: not a valid apprise URL (slack://***)",
+        ),
+    ],
+)
+def test_check_config_names_a_route_url_apprise_cannot_parse(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    urls: str,
+    error: str,
+) -> None:
+    monkeypatch.setenv("WT_TEST_ROUTE_URL", "slack://T0-secret-part")  # checked as resolved
+    config = tmp_path / "c.yaml"
+    config.write_text(f"notify:\n  routes:\n    - {{name: chat, urls: {urls}}}\n")
+    assert main(["check-config", str(config)]) == 2
+    out, err = capsys.readouterr()
+    assert err == f"watchtower: config error: {error}\n"
+    assert "secret-part" not in out + err
+    assert main(["run", "--config", str(config)]) == 2  # the daemon refuses it as it starts
+    assert capsys.readouterr().err == f"watchtower: config error: {error}\n"
+
+
+def test_check_config_passes_route_urls_apprise_parses(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    urls = "[json://localhost, 'slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7FQ/#alerts']"
+    config.write_text(f"notify:\n  routes:\n    - {{name: chat, urls: {urls}}}\n")
+    assert main(["check-config", str(config)]) == 0
+
+
 def test_durations_accept_units() -> None:
     from watchtower.config import parse_duration
 

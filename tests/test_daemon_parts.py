@@ -26,6 +26,7 @@ from watchtower.config import (
 )
 from watchtower.daemon import Daemon
 from watchtower.errors import ConfigError
+from watchtower.lifecycle import reload_from
 from watchtower.logs import KeyValueFormatter, kv
 from watchtower.mention import from_dict
 from watchtower.sources import records
@@ -236,6 +237,27 @@ async def test_reload_swaps_the_engine_and_keeps_thread_state() -> None:
         await rt.reload(dataclasses.replace(rt.config, state=StateConfig(max_threads=10)))
     assert refused.value.key == "state"
     assert rt.config.levels == levels  # a refused reload changes nothing
+    await d.teardown()
+
+
+async def test_a_reload_refuses_a_route_url_apprise_cannot_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "T000-not-a-real-token"  # noqa: S105 - a test value
+    monkeypatch.setenv("WT_TEST_BAD_URL", f"slack://{secret}")  # checked as resolved
+    path = tmp_path / "watchtower.yaml"
+    path.write_text(
+        "notify:\n  routes:\n    - {name: chat, urls: [json://localhost, env:WT_TEST_BAD_URL]}\n"
+    )
+    d = Daemon(Config(), path, handle_signals=False)
+    assert not await reload_from(path, d.runtime, Notifier(""))
+    assert d.runtime.config.notify.routes == ()  # the old config runs on
+    registry = d.runtime.metrics.registry
+    assert registry.get_sample_value("watchtower_config_reload_failures_total") == 1
+    (failed,) = [r for r in caplog.records if r.getMessage().startswith("config reload failed")]
+    error = failed.fields["error"]  # type: ignore[attr-defined]
+    assert error == "notify.routes[0].urls[1]: not a valid apprise URL (slack://***)"
+    assert secret not in caplog.text  # apprise's own line about the URL is not let through
     await d.teardown()
 
 

@@ -16,6 +16,7 @@ from watchtower.convert import add_convert_command
 from watchtower.deadletter import DeadLetter
 from watchtower.errors import ConfigError
 from watchtower.feeder import add_feed_command
+from watchtower.preflight import load_checked
 from watchtower.replay import progress_stream, replay
 from watchtower.silence_command import add_silence_command
 from watchtower.sources.run_command import add_run_command
@@ -92,13 +93,15 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _add_check_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("check-config", help="validate a config file; non-zero exit when bad")
+    p = sub.add_parser(
+        "check-config", help="validate a config file and its route URLs; non-zero exit when bad"
+    )
     p.add_argument("config", type=Path)
     p.set_defaults(func=_check_config)
 
 
 def _check_config(args: argparse.Namespace) -> int:
-    config = load_config(args.config)  # a ConfigError is reported by main()
+    config = load_checked(args.config)  # a ConfigError is reported by main()
     levels = ", ".join(f"{lvl.name} >= {lvl.enter}" for lvl in config.levels)
     print(f"{args.config}: OK (levels: {levels}; state: {config.state.backend})")
     return 0
