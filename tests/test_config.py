@@ -161,6 +161,25 @@ def test_check_config_passes_route_urls_apprise_parses(tmp_path: Path) -> None:
     assert main(["check-config", str(config)]) == 0
 
 
+def test_check_config_and_run_refuse_a_dead_letter_in_a_missing_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no" / "such"
+    config = tmp_path / "c.yaml"
+    config.write_text(f"input:\n  dead_letter: {missing / 'dead.jsonl'}\n")
+    for argv in (["check-config", str(config)], ["run", "--config", str(config)]):
+        assert main(argv) == 2
+        assert capsys.readouterr().err == (
+            f"watchtower: config error: input.dead_letter: no such directory: {missing}\n"
+        )
+    config.write_text(f"input:\n  dead_letter: {tmp_path}\n")
+    assert main(["check-config", str(config)]) == 2
+    assert f"input.dead_letter: {tmp_path} is a directory" in capsys.readouterr().err
+    config.write_text(f"input:\n  dead_letter: {tmp_path / 'dead.jsonl'}\n")
+    assert main(["check-config", str(config)]) == 0
+    assert not (tmp_path / "dead.jsonl").exists()  # a check creates nothing
+
+
 def test_durations_accept_units() -> None:
     from watchtower.config import parse_duration
 

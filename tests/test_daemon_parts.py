@@ -18,6 +18,7 @@ from watchtower.config import (
     Config,
     DaemonConfig,
     Duration,
+    InputConfig,
     LevelConfig,
     MomentumConfig,
     ScoringConfig,
@@ -25,7 +26,7 @@ from watchtower.config import (
     StateConfig,
 )
 from watchtower.daemon import Daemon
-from watchtower.errors import ConfigError
+from watchtower.errors import ConfigError, OutputError
 from watchtower.lifecycle import reload_from
 from watchtower.logs import KeyValueFormatter, kv
 from watchtower.mention import from_dict
@@ -212,6 +213,17 @@ async def test_a_failing_batch_is_retried_then_dropped_and_marked_done(
     registry = d.runtime.metrics.registry
     assert registry.get_sample_value("watchtower_batch_failures_total", {"outcome": "dropped"}) == 1
     await d.teardown()
+
+
+async def test_a_dead_letter_that_cannot_be_opened_is_one_error_naming_the_key(
+    tmp_path: Path,
+) -> None:
+    # check-config and `run` refuse a missing directory first; this is what is left (a
+    # read-only file system under systemd's ProtectSystem=strict, a directory in the way)
+    config = Config(input=InputConfig(dead_letter=str(tmp_path)))
+    with pytest.raises(OutputError) as caught:
+        Daemon(config, handle_signals=False)
+    assert str(caught.value) == f"input.dead_letter: cannot write {tmp_path}: Is a directory"
 
 
 async def test_reload_swaps_the_engine_and_keeps_thread_state() -> None:

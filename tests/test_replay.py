@@ -71,3 +71,30 @@ def test_missing_input_file_is_a_clear_error(
 ) -> None:
     assert main(["replay", str(tmp_path / "nope.jsonl")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("option", ["--dead-letter", "--alerts-out"])
+def test_an_output_in_a_missing_directory_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(to_jsonl(chatter(3, 60)))
+    target = tmp_path / "no" / "out.jsonl"
+    assert main(["replay", str(source), option, str(target)]) == 2
+    assert capsys.readouterr().err == (
+        f"watchtower: {option}: cannot write {target}: No such file or directory\n"
+    )
+
+
+def test_a_configured_dead_letter_in_a_missing_directory_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(to_jsonl(chatter(3, 60)))
+    target = tmp_path / "no" / "dead.jsonl"
+    config = tmp_path / "c.yaml"
+    config.write_text(f"input:\n  dead_letter: {target}\n")
+    assert main(["replay", str(source), "--config", str(config)]) == 2
+    assert capsys.readouterr().err == (
+        f"watchtower: input.dead_letter: cannot write {target}: No such file or directory\n"
+    )

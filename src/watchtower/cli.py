@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,11 +15,12 @@ from watchtower.backtest import add_backtest_command
 from watchtower.config import load_config
 from watchtower.convert import add_convert_command
 from watchtower.deadletter import DeadLetter
-from watchtower.errors import ConfigError
+from watchtower.errors import ConfigError, OutputError
 from watchtower.feeder import add_feed_command
 from watchtower.preflight import load_checked
 from watchtower.replay import progress_stream, replay
 from watchtower.silence_command import add_silence_command
+from watchtower.sources.files import open_output
 from watchtower.sources.run_command import add_run_command
 from watchtower.synth import add_generate_command
 from watchtower.wiring import build_engine
@@ -34,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
     except ConfigError as exc:
         print(f"watchtower: config error: {exc}", file=sys.stderr)
+        return 2
+    except OutputError as exc:
+        print(f"watchtower: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into head: not an error
         return 0
@@ -70,31 +75,33 @@ def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 def _replay(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     engine = build_engine(config)
-    dead_letter = DeadLetter(args.dead_letter or config.input.dead_letter)
-    alerts_file = args.alerts_out.open("wb") if args.alerts_out else None
+    with contextlib.ExitStack() as opened:  # an OutputError (cannot write there) is main()'s
+        alerts = None
+        if args.alerts_out:
+            alerts = opened.enter_context(open_output(args.alerts_out, "--alerts-out"))
+        setting = "--dead-letter" if args.dead_letter else "input.dead_letter"
+        dead_letter = DeadLetter(args.dead_letter or config.input.dead_letter, setting)
+        opened.callback(dead_letter.close)
 
-    def sink(transition: AlertTransition) -> None:
-        if not args.quiet:
-            print(transition.summary_line(), flush=False)
-        if alerts_file is not None:
-            alerts_file.write(transition.to_json() + b"\n")
+        def sink(transition: AlertTransition) -> None:
+            if not args.quiet:
+                print(transition.summary_line(), flush=False)
+            if alerts is not None:
+                alerts.write(transition.to_json() + b"\n")
 
-    try:
-        summary = asyncio.run(replay(args.inputs, engine, sink, dead_letter, progress_stream()))
-    except FileNotFoundError as exc:
-        print(f"watchtower: no such file: {exc.filename}", file=sys.stderr)
-        return 2
-    finally:
-        dead_letter.close()
-        if alerts_file is not None:
-            alerts_file.close()
+        try:
+            summary = asyncio.run(replay(args.inputs, engine, sink, dead_letter, progress_stream()))
+        except FileNotFoundError as exc:
+            print(f"watchtower: no such file: {exc.filename}", file=sys.stderr)
+            return 2
     print("--", *summary.lines(), sep="\n")
     return 0
 
 
 def _add_check_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
-        "check-config", help="validate a config file and its route URLs; non-zero exit when bad"
+        "check-config",
+        help="validate a config file and what it names (route URLs, the dead-letter directory)",
     )
     p.add_argument("config", type=Path)
     p.set_defaults(func=_check_config)

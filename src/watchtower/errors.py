@@ -39,3 +39,11 @@ class UnreadableStates(StoreError):
         shown = "; ".join(list(reasons.values())[:3])
         super().__init__(f"{len(reasons)} thread states unreadable: {shown}")
         self.reasons = reasons
+
+
+class OutputError(WatchtowerError):
+    """A file watchtower was told to write cannot be opened; names the setting and the path."""
+
+    def __init__(self, setting: str, path: object, reason: str) -> None:
+        super().__init__(f"{setting}: cannot write {path}: {reason}")
+        self.setting = setting

@@ -1,9 +1,9 @@
 """A config checked against what it names outside itself, before anything relies on it.
 
 config.py checks the values; this checks that they can be used here: every route URL (its
-``env:NAME`` or ``file:PATH`` resolved) is one apprise can parse. ``check-config``, the daemon's
-start and its reload all load through here, so a config that check-config passes (systemd's
-ExecStartPre) does not then fail the service.
+``env:NAME`` or ``file:PATH`` resolved) is one apprise can parse, and the dead-letter file's
+directory exists. ``check-config``, the daemon's start and its reload all load through here, so
+a config that check-config passes (systemd's ExecStartPre) does not then fail the service.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from watchtower.alerting.notify import check_urls
 from watchtower.config import Config, load_config
+from watchtower.errors import ConfigError
 
 
 def load_checked(path: Path | None) -> Config:
@@ -23,3 +24,15 @@ def load_checked(path: Path | None) -> Config:
 
 def check_targets(config: Config) -> None:
     check_urls(config.notify.routes)
+    _check_dead_letter(config.input.dead_letter)
+
+
+def _check_dead_letter(path: str | None) -> None:
+    # Only what a check can tell without creating the file (check-config must not create it).
+    if path is None:
+        return
+    file = Path(path)
+    if file.is_dir():
+        raise ConfigError("input.dead_letter", f"{path} is a directory, not a file")
+    if not file.parent.is_dir():
+        raise ConfigError("input.dead_letter", f"no such directory: {file.parent}")

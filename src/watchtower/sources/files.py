@@ -1,4 +1,5 @@
-"""Mention files: JSON lines, plain or gzipped, or standard input as ``-``."""
+"""Mention files: JSON lines, plain or gzipped, or standard input as ``-``; and the files a
+command writes (dead letters, alerts), opened with an error that names the setting."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import gzip
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
+
+from watchtower.errors import OutputError
 
 
 def open_binary(path: str) -> BinaryIO:
@@ -27,3 +30,12 @@ def read_lines(path: str) -> Iterator[tuple[int, bytes]]:
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
+
+
+def open_output(path: str | Path, setting: str, mode: Literal["wb", "ab"] = "wb") -> BinaryIO:
+    """``path`` opened to write (or append); an ``OutputError`` naming ``setting``
+    (``input.dead_letter``, ``--alerts-out``) and the path when it cannot be, not a traceback."""
+    try:
+        return Path(path).open(mode)
+    except OSError as exc:
+        raise OutputError(setting, path, exc.strerror or type(exc).__name__) from None

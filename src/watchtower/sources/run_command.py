@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from watchtower import logs
-from watchtower.errors import ConfigError
+from watchtower.errors import ConfigError, OutputError
 from watchtower.preflight import load_checked
 
 
@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
     except ConfigError as exc:
         print(f"watchtower: config error: {exc}", file=sys.stderr)
+        return 2
+    except OutputError as exc:  # input.dead_letter cannot be opened
+        print(f"watchtower: {exc}", file=sys.stderr)
         return 2
     return code
 
