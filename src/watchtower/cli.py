@@ -15,7 +15,7 @@ from watchtower.backtest import add_backtest_command
 from watchtower.config import load_config
 from watchtower.convert import add_convert_command
 from watchtower.deadletter import DeadLetter
-from watchtower.errors import ConfigError, OutputError
+from watchtower.errors import ConfigError, InputError, OutputError
 from watchtower.feeder import add_feed_command
 from watchtower.preflight import load_checked
 from watchtower.replay import progress_stream, replay
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"watchtower: config error: {exc}", file=sys.stderr)
         return 2
-    except OutputError as exc:
+    except (OutputError, InputError) as exc:  # a file given that cannot be written, or read
         print(f"watchtower: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. piped into head: not an error
@@ -73,6 +73,11 @@ def _add_replay(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _replay(args: argparse.Namespace) -> int:
+    for path in args.inputs:  # before any work: a typo in the last of many files
+        problem = _not_an_input(path)
+        if problem is not None:
+            print(f"watchtower: {problem}", file=sys.stderr)
+            return 2
     config = load_config(args.config)
     engine = build_engine(config)
     with contextlib.ExitStack() as opened:  # an OutputError (cannot write there) is main()'s
@@ -89,13 +94,22 @@ def _replay(args: argparse.Namespace) -> int:
             if alerts is not None:
                 alerts.write(transition.to_json() + b"\n")
 
-        try:
-            summary = asyncio.run(replay(args.inputs, engine, sink, dead_letter, progress_stream()))
-        except FileNotFoundError as exc:
-            print(f"watchtower: no such file: {exc.filename}", file=sys.stderr)
-            return 2
+        summary = asyncio.run(replay(args.inputs, engine, sink, dead_letter, progress_stream()))
     print("--", *summary.lines(), sep="\n")
-    return 0
+    for error in summary.unreadable:  # also on stderr, where a script or a person looks for it
+        print(f"watchtower: {error}", file=sys.stderr)
+    return 1 if summary.unreadable else 0
+
+
+def _not_an_input(path: str) -> str | None:
+    """Why ``path`` cannot be replayed at all, if it cannot (a pipe or a device can be)."""
+    if path == "-":
+        return None
+    if not Path(path).exists():
+        return f"no such file: {path}"
+    if Path(path).is_dir():
+        return f"{path} is a directory: give the files of mentions in it"
+    return None
 
 
 def _add_check_config(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

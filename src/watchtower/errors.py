@@ -47,3 +47,7 @@ class OutputError(WatchtowerError):
     def __init__(self, setting: str, path: object, reason: str) -> None:
         super().__init__(f"{setting}: cannot write {path}: {reason}")
         self.setting = setting
+
+
+class InputError(WatchtowerError):
+    """An input file that cannot be read (to its end): names the file and how far it was read."""

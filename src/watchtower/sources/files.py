@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import gzip
 import sys
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal
 
-from watchtower.errors import OutputError
+from watchtower.errors import InputError, OutputError
 
 
 def open_binary(path: str) -> BinaryIO:
@@ -21,12 +22,23 @@ def open_binary(path: str) -> BinaryIO:
 
 
 def read_lines(path: str) -> Iterator[tuple[int, bytes]]:
-    """Non-blank lines with their 1-based numbers, so a rejected one can be found again."""
-    stream = open_binary(path)
+    """Non-blank lines with their 1-based numbers, so a rejected one can be found again.
+
+    A file that cannot be opened, or that breaks off (a truncated or corrupt gzip, a file that
+    is not gzip at all) is an ``InputError`` naming it and the last line read before it.
+    """
+    try:
+        stream = open_binary(path)
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+    number = 0
     try:
         for number, line in enumerate(stream, start=1):
             if line.strip():
                 yield number, line
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        read = f"after line {number}" if number else "before its first line"
+        raise InputError(f"{path}: unreadable {read}: {exc}") from None
     finally:
         if stream is not sys.stdin.buffer:
             stream.close()
