@@ -50,4 +50,5 @@ class OutputError(WatchtowerError):
 
 
 class InputError(WatchtowerError):
-    """An input file that cannot be read (to its end): names the file and how far it was read."""
+    """An input that cannot be used: a file that cannot be read (to its end), or that is not
+    what the command reads (another dataset's); the message names the file and where."""
