@@ -377,6 +377,20 @@ def test_convert_command_writes_jsonl(trees: Path, tmp_path: Path) -> None:
     assert _run_cli(["convert", "airline", str(tmp_path / "missing")]) == 2
 
 
+def test_convert_says_how_many_repeated_airline_rows_it_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Tweets.csv").write_text(AIRLINE_HEADER + AIRLINE_ROWS, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert _run_cli(["convert", "airline", str(tmp_path), "-o", str(out)]) == 0
+    assert len(out.read_bytes().splitlines()) == 2  # ids 11 and 12
+    assert capsys.readouterr().err == (
+        "watchtower convert: left out 1 row repeating an earlier row's tweet id "
+        "(the first row of each id is kept)\n"
+        f"wrote 2 mentions to {out}\n"
+    )
+
+
 def test_a_folder_of_another_dataset_is_an_error_not_zero_mentions(
     trees: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -431,6 +445,15 @@ def test_real_data_of_another_dataset_is_a_one_line_error(
     err = capsys.readouterr().err
     assert err.startswith(f"watchtower convert: {DATA / folder}")
     assert err.count("\n") == 1
+
+
+@pytest.mark.realdata
+@realdata
+def test_real_airline_says_it_left_out_the_repeated_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run_cli(["convert", "airline", str(DATA / "airline"), "-o", str(tmp_path / "a")]) == 0
+    assert "left out 114 rows repeating an earlier row's tweet id" in capsys.readouterr().err
 
 
 @pytest.mark.realdata

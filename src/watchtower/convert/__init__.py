@@ -25,7 +25,14 @@ _Converter = Callable[[Path, argparse.Namespace], Iterator[Record]]
 
 
 def _airline(path: Path, _: argparse.Namespace) -> Iterator[Record]:
-    return airline.convert(path)
+    records, repeated = airline.read(path)
+    if repeated:  # 114 in the Kaggle file: the same tweet under another label
+        print(
+            f"watchtower convert: left out {repeated} row{'s' if repeated > 1 else ''} "
+            "repeating an earlier row's tweet id (the first row of each id is kept)",
+            file=sys.stderr,
+        )
+    return iter(records)
 
 
 def _twitter15(path: Path, args: argparse.Namespace) -> Iterator[Record]:

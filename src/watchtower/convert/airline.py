@@ -20,7 +20,13 @@ _COLUMNS = ("tweet_id", "airline_sentiment", "airline", "name", "text", "tweet_c
 
 
 def convert(path: Path) -> Iterator[Record]:
-    """Mentions of Tweets.csv (or of the folder holding it), sorted by created_at.
+    """Mentions of Tweets.csv (or of the folder holding it), sorted by created_at."""
+    records, _ = read(path)
+    return iter(records)
+
+
+def read(path: Path) -> tuple[list[Record], int]:
+    """The mentions of ``convert``, and how many rows repeated an earlier row's tweet id.
 
     A tweet id seen twice keeps its first row (the data repeats some ids with other labels).
     A file that is not this dataset's is an ``InputError`` naming what it lacks.
@@ -31,6 +37,7 @@ def convert(path: Path) -> Iterator[Record]:
         path = path / FILE_NAME
     timed: list[tuple[float, Record]] = []
     seen: set[str] = set()
+    repeated = 0
     with open_text(path) as handle:
         rows = csv.DictReader(handle)
         missing = [name for name in _COLUMNS if name not in (rows.fieldnames or ())]
@@ -40,12 +47,13 @@ def convert(path: Path) -> Iterator[Record]:
         for row in rows:
             tweet_id = row["tweet_id"]
             if tweet_id in seen:
+                repeated += 1
                 continue
             seen.add(tweet_id)
             epoch = _epoch(row["tweet_created"], f"{path} line {rows.line_num}")
             timed.append((epoch, _mention(row, epoch)))
     timed.sort(key=lambda item: item[0])  # stable: ties keep file order
-    return (record for _, record in timed)
+    return [record for _, record in timed], repeated
 
 
 def _epoch(text: str, where: str) -> float:
