@@ -180,6 +180,32 @@ def test_check_config_and_run_refuse_a_dead_letter_in_a_missing_directory(
     assert not (tmp_path / "dead.jsonl").exists()  # a check creates nothing
 
 
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        (
+            "state:\n  backend: redis\n  redis_url: 'notaurl:hunter2'\n",
+            "state.redis_url: not a Redis URL: redis://host:port/db, rediss://host:port/db or "
+            "unix://path",
+        ),
+        (
+            "mqtt:\n  enabled: true\n  tls: true\n  ca_file: /surely/no/ca.pem\n",
+            "mqtt.ca_file: no such file: /surely/no/ca.pem",
+        ),
+    ],
+)
+def test_check_config_and_run_refuse_what_the_daemon_would_fail_on_at_connect(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, error: str
+) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(text + "http:\n  port: 0\n")
+    for argv in (["check-config", str(config)], ["run", "--config", str(config)]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err == f"watchtower: config error: {error}\n"
+        assert "hunter2" not in err
+
+
 def test_durations_accept_units() -> None:
     from watchtower.config import parse_duration
 
