@@ -409,8 +409,8 @@ def test_mentions_from_the_future_are_refused_at_their_index_in_the_body() -> No
         (3, "created_at"),
     ]
     assert [r.error.reason for r in decoded.rejected[1:]] == [
-        "3600 s beyond the accepted clock skew",
-        "7200 s beyond the accepted clock skew",
+        "3600 s beyond the accepted clock skew (input.max_future)",
+        "7200 s beyond the accepted clock skew (input.max_future)",
     ]
     kept = orjson.loads(decoded.rejected[1].raw)
     assert (kept["id"], kept["created_at"], kept["text"]) == ("f1", NOON + 3600, "hi")

@@ -11,6 +11,7 @@ import numpy as np
 import orjson
 import pytest
 
+from test_convert import AIRLINE_HEADER, AIRLINE_ROWS
 from watchtower.backtest import add_backtest_command
 from watchtower.backtest.metrics import Outcome, figures, figures_grid, outcomes
 from watchtower.backtest.rules import best, frequency_first, grid_search, spike_first
@@ -26,6 +27,7 @@ from watchtower.backtest.stream import (
     mentions,
     t_half,
 )
+from watchtower.cli import main
 from watchtower.convert import pheme
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -331,3 +333,26 @@ def test_a_source_and_its_conversion_to_mentions_give_the_same_figures(tmp_path:
     assert file_report["rejected"] == 0
     for key in ("cascades", "big_threshold", "watchtower", "frequency", "spike", "sweep"):
         assert file_report[key] == folder_report[key], key
+
+
+@pytest.mark.parametrize("limit", ["0", "-1"])
+def test_a_limit_below_one_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], limit: str
+) -> None:
+    assert main(["backtest", "--data", str(tmp_path), "--limit", limit]) == 2
+    assert capsys.readouterr().err == (
+        f"watchtower backtest: --limit must be 1 or more, got {limit}\n"
+    )
+
+
+def test_a_cascades_file_without_cascades_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "airline").mkdir()  # two background tweets: the run itself takes no time
+    (tmp_path / "airline" / "Tweets.csv").write_text(AIRLINE_HEADER + AIRLINE_ROWS)
+    cascades = tmp_path / "none.jsonl"
+    cascades.write_text('{"id": "x", "text": "no time"}\n')
+    assert main(["backtest", "--data", str(tmp_path), "--cascades", str(cascades)]) == 2
+    assert capsys.readouterr().err == (
+        f"watchtower: {cascades}: no cascades in it (1 records refused)\n"
+    )

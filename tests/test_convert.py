@@ -377,9 +377,83 @@ def test_convert_command_writes_jsonl(trees: Path, tmp_path: Path) -> None:
     assert _run_cli(["convert", "airline", str(tmp_path / "missing")]) == 2
 
 
+def test_convert_says_how_many_repeated_airline_rows_it_left_out(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "Tweets.csv").write_text(AIRLINE_HEADER + AIRLINE_ROWS, encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert _run_cli(["convert", "airline", str(tmp_path), "-o", str(out)]) == 0
+    assert len(out.read_bytes().splitlines()) == 2  # ids 11 and 12
+    assert capsys.readouterr().err == (
+        "watchtower convert: left out 1 row repeating an earlier row's tweet id "
+        "(the first row of each id is kept)\n"
+        f"wrote 2 mentions to {out}\n"
+    )
+
+
+def test_a_folder_of_another_dataset_is_an_error_not_zero_mentions(
+    trees: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = trees / "out.jsonl"
+    assert _run_cli(["convert", "pheme", str(trees), "-o", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"watchtower convert: {trees} does not look like PHEME/RumourEval 2017 reply threads: "
+        "it gave no mentions\n"
+    )
+    assert not out.exists()  # no empty output left behind
+    assert _run_cli(["convert", "airline", str(trees)]) == 2
+    assert capsys.readouterr().err == (
+        f"watchtower convert: {trees}: no Tweets.csv in it, not the airline dataset's folder\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("dataset", "text", "error"),
+    [
+        ("twcs", AIRLINE_HEADER + AIRLINE_ROWS, ": not a twcs CSV: its columns are not tweet_id, "),
+        ("airline", TWCS_SAMPLE, ": not Tweets.csv of Twitter US Airline Sentiment: no column "
+                                 "airline_sentiment, airline, name, tweet_created"),
+        ("twcs", TWCS_SAMPLE.replace("Thu Nov 02 10:00:00 +0000 2017", "yesterday"),
+         " line 2: not a twcs row: time data 'yesterday' does not match format"),
+        ("airline", AIRLINE_HEADER + AIRLINE_ROWS.replace("2015-02-24 18:30:00 +0000", "noon"),
+         " line 4: tweet_created 'noon' is not a time like '2015-02-24 11:35:52 -0800'"),
+    ],
+)  # fmt: skip
+def test_a_file_of_another_dataset_is_an_error_naming_what_is_not_there(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], dataset: str, text: str, error: str
+) -> None:
+    path = tmp_path / "data.csv"
+    path.write_text(text, encoding="utf-8")
+    assert _run_cli(["convert", dataset, str(path)]) == 2
+    assert capsys.readouterr().err.startswith(f"watchtower convert: {path}{error}")
+
+
 # --- the real data (../shared/data), when present ---------------------------------------
 
 realdata = pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} is absent")
+
+
+@pytest.mark.realdata
+@realdata
+@pytest.mark.parametrize(
+    ("dataset", "folder"), [("pheme", "twitter15"), ("twcs", "airline"), ("twitter15", "twcs")]
+)
+def test_real_data_of_another_dataset_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], dataset: str, folder: str
+) -> None:
+    assert _run_cli(["convert", dataset, str(DATA / folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"watchtower convert: {DATA / folder}")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.realdata
+@realdata
+def test_real_airline_says_it_left_out_the_repeated_ids(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert _run_cli(["convert", "airline", str(DATA / "airline"), "-o", str(tmp_path / "a")]) == 0
+    assert "left out 114 rows repeating an earlier row's tweet id" in capsys.readouterr().err
 
 
 @pytest.mark.realdata

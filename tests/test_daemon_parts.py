@@ -18,6 +18,7 @@ from watchtower.config import (
     Config,
     DaemonConfig,
     Duration,
+    InputConfig,
     LevelConfig,
     MomentumConfig,
     ScoringConfig,
@@ -25,6 +26,8 @@ from watchtower.config import (
     StateConfig,
 )
 from watchtower.daemon import Daemon
+from watchtower.errors import OutputError
+from watchtower.lifecycle import reload_from
 from watchtower.logs import KeyValueFormatter, kv
 from watchtower.mention import from_dict
 from watchtower.sources import records
@@ -212,6 +215,17 @@ async def test_a_failing_batch_is_retried_then_dropped_and_marked_done(
     await d.teardown()
 
 
+async def test_a_dead_letter_that_cannot_be_opened_is_one_error_naming_the_key(
+    tmp_path: Path,
+) -> None:
+    # check-config and `run` refuse a missing directory first; this is what is left (a
+    # read-only file system under systemd's ProtectSystem=strict, a directory in the way)
+    config = Config(input=InputConfig(dead_letter=str(tmp_path)))
+    with pytest.raises(OutputError) as caught:
+        Daemon(config, handle_signals=False)
+    assert str(caught.value) == f"input.dead_letter: cannot write {tmp_path}: Is a directory"
+
+
 async def test_reload_swaps_the_engine_and_keeps_thread_state() -> None:
     d = Daemon(Config(), handle_signals=False)
     rt = d.runtime
@@ -246,6 +260,27 @@ async def test_reload_swaps_the_engine_and_keeps_thread_state() -> None:
     assert rt.metrics.registry.get_sample_value("watchtower_config_restart_pending") == 2
     assert await rt.reload(dataclasses.replace(rt.config, levels=levels)) == []
     assert rt.metrics.registry.get_sample_value("watchtower_config_restart_pending") == 0
+    await d.teardown()
+
+
+async def test_a_reload_refuses_a_route_url_apprise_cannot_parse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "T000-not-a-real-token"  # noqa: S105 - a test value
+    monkeypatch.setenv("WT_TEST_BAD_URL", f"slack://{secret}")  # checked as resolved
+    path = tmp_path / "watchtower.yaml"
+    path.write_text(
+        "notify:\n  routes:\n    - {name: chat, urls: [json://localhost, env:WT_TEST_BAD_URL]}\n"
+    )
+    d = Daemon(Config(), path, handle_signals=False)
+    assert not await reload_from(path, d.runtime, Notifier(""))
+    assert d.runtime.config.notify.routes == ()  # the old config runs on
+    registry = d.runtime.metrics.registry
+    assert registry.get_sample_value("watchtower_config_reload_failures_total") == 1
+    (failed,) = [r for r in caplog.records if r.getMessage().startswith("config reload failed")]
+    error = failed.fields["error"]  # type: ignore[attr-defined]
+    assert error == "notify.routes[0].urls[1]: not a valid apprise URL (slack://***)"
+    assert secret not in caplog.text  # apprise's own line about the URL is not let through
     await d.teardown()
 
 

@@ -1,4 +1,4 @@
-"""`watchtower feed`, the demo's publisher: Ctrl-C is a stop, not a crash."""
+"""`watchtower feed`, the demo's publisher: Ctrl-C is a stop, not a crash; bad input, one line."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 from aiohttp import web
+
+from watchtower.cli import main
 
 
 async def test_ctrl_c_stops_the_feeder_quietly(tmp_path: Path) -> None:
@@ -48,3 +51,35 @@ async def test_ctrl_c_stops_the_feeder_quietly(tmp_path: Path) -> None:
     assert proc.returncode == 130
     assert b"Traceback" not in stderr
     assert b"stopped" in stderr
+
+
+@pytest.mark.parametrize(
+    ("lines", "error"),
+    [
+        (b"not json\n", "line 2: not JSON"),
+        (b"[1, 2]\n", "line 2: not a JSON object"),
+        (b'{"id": "b", "text": ""}\n', "line 2: created_at: required"),
+        (b'{"id": "b", "created_at": "soon", "text": ""}\n', "line 2: created_at: unparseable"),
+    ],
+)
+def test_a_bad_input_line_is_one_error_naming_file_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: bytes, error: str
+) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b'{"id": "a", "created_at": 1767600000, "text": ""}\n' + lines)
+    # nothing listens at the URL: the feed must stop before it sends anything
+    url = "http://127.0.0.1:9/v1/mentions"
+    assert main(["feed", "--url", url, "--input", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"watchtower: {path} {error}")
+    assert err.count("\n") == 1
+
+
+def test_a_missing_input_file_is_one_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "missing.jsonl"
+    assert main(["feed", "--url", "http://127.0.0.1:9/v1/mentions", "--input", str(missing)]) == 2
+    assert capsys.readouterr().err == (
+        f"watchtower: {missing}: cannot read it: No such file or directory\n"
+    )

@@ -22,6 +22,7 @@ from watchtower.alerting.notify_test import (
     sample_transition,
 )
 from watchtower.config import Config, LevelConfig, RouteConfig, Secret
+from watchtower.errors import ConfigError
 
 from servers import Received, Receiver
 
@@ -195,6 +196,35 @@ async def test_notify_test_tells_apart_two_urls_on_one_host(
         f"FAILED urls[1] {shown}: HTTP 500",
     ]
     assert sorted(r.path for r in receiver.requests) == ["/broken", "/working"]
+
+
+async def test_notify_test_resolves_only_its_routes_secrets(
+    receiver: Receiver,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WT_TEST_CHAT_URL", receiver.url("/chat-token"))
+    monkeypatch.delenv("WT_PAGER_URL", raising=False)  # only the daemon's environment has it
+    config = tmp_path / "watchtower.yaml"
+    config.write_text(
+        "state:\n  redis_url: env:WT_SURELY_UNSET_REDIS\n"
+        "notify:\n  routes:\n"
+        "    - {name: pager, urls: [env:WT_PAGER_URL]}\n"
+        "    - {name: chat, urls: [env:WT_TEST_CHAT_URL]}\n"
+    )
+    parser = argparse.ArgumentParser()
+    add_notify_test_command(parser.add_subparsers())
+    chat = parser.parse_args(["notify-test", "--config", str(config), "--route", "chat"])
+    assert await asyncio.to_thread(chat.func, chat) == 0
+    assert capsys.readouterr().out == f"ok     urls[0] {receiver.url('/***')}\n"
+    assert len(receiver.requests) == 1
+    pager = parser.parse_args(["notify-test", "--config", str(config), "--route", "pager"])
+    with pytest.raises(ConfigError) as caught:  # main() prints it, exit 2
+        await asyncio.to_thread(pager.func, pager)
+    assert str(caught.value) == (
+        "notify.routes[0].urls[0]: environment variable WT_PAGER_URL is not set"
+    )
 
 
 # Mention-controlled values (from producers, and through them from the public) come out inert.

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -71,3 +73,75 @@ def test_missing_input_file_is_a_clear_error(
 ) -> None:
     assert main(["replay", str(tmp_path / "nope.jsonl")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_a_directory_as_input_is_a_clear_error_before_any_work(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "in.jsonl"
+    good.write_bytes(to_jsonl(chatter(3, 60)))
+    assert main(["replay", str(good), str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == (
+        "",
+        f"watchtower: {tmp_path} is a directory: give the files of mentions in it\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("damage", "error"),
+    [
+        # the last bytes gone, as when a copy or a download stopped
+        (lambda packed: packed[: len(packed) * 2 // 3], "Compressed file ended before the end"),
+        (lambda packed: b"not gzip at all\n", "Not a gzipped file"),
+    ],
+)
+def test_a_truncated_or_non_gzip_input_is_reported_and_the_run_goes_on(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    damage: Callable[[bytes], bytes],
+    error: str,
+) -> None:
+    lines = to_jsonl(chatter(2000, 10)).splitlines(keepends=True)
+    bad = tmp_path / "bad.jsonl.gz"
+    bad.write_bytes(damage(gzip.compress(b"".join(lines))))
+    with gzip.open(bad, "rb") as readable:  # what a reader gets before it breaks off
+        got: list[bytes] = []
+        with contextlib.suppress(EOFError, OSError):
+            got.extend(readable)
+    after = tmp_path / "after.jsonl"
+    after.write_bytes(to_jsonl(chatter(5, 60)))
+    assert main(["replay", str(bad), str(after), "--quiet"]) == 1
+    out, err = capsys.readouterr()
+    read = f"after line {len(got)}" if got else "before its first line"
+    assert err.startswith(f"watchtower: {bad}: unreadable {read}: {error}")
+    assert err.count("\n") == 1  # one line, no traceback
+    assert f"\ninput {bad}: unreadable {read}: {error}" in out  # in the summary too
+    assert f"mentions: {len(got) + 5} accepted, 0 rejected" in out  # before it, and the next file
+
+
+@pytest.mark.parametrize("option", ["--dead-letter", "--alerts-out"])
+def test_an_output_in_a_missing_directory_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], option: str
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(to_jsonl(chatter(3, 60)))
+    target = tmp_path / "no" / "out.jsonl"
+    assert main(["replay", str(source), option, str(target)]) == 2
+    assert capsys.readouterr().err == (
+        f"watchtower: {option}: cannot write {target}: No such file or directory\n"
+    )
+
+
+def test_a_configured_dead_letter_in_a_missing_directory_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_bytes(to_jsonl(chatter(3, 60)))
+    target = tmp_path / "no" / "dead.jsonl"
+    config = tmp_path / "c.yaml"
+    config.write_text(f"input:\n  dead_letter: {target}\n")
+    assert main(["replay", str(source), "--config", str(config)]) == 2
+    assert capsys.readouterr().err == (
+        f"watchtower: input.dead_letter: cannot write {target}: No such file or directory\n"
+    )

@@ -240,6 +240,27 @@ def test_a_config_that_names_no_reachable_daemon_is_exit_2(
     assert error in capsys.readouterr().err
 
 
+async def test_secrets_only_the_daemon_holds_are_not_needed_to_silence(
+    cli: Cli, tmp_path: Path
+) -> None:
+    # As under systemd: the route, Redis and MQTT secrets are in /etc/watchtower/env, which only
+    # the service reads; on-call's shell has none of them, and silence needs none of them.
+    port = urlsplit(cli.base).port
+    config = tmp_path / "systemd.yaml"
+    config.write_text(
+        f"http:\n  port: {port}\n  token: env:{TOKEN_VAR}\n"
+        "state:\n  redis_url: env:WT_SURELY_UNSET_REDIS\n"
+        "mqtt:\n  password: file:/surely/not/a/file\n"
+        "notify:\n  routes:\n    - {name: pager, urls: [env:WT_SURELY_UNSET_PAGER]}\n"
+    )
+    code, out, err = await cli.run("add", "united", "--for", "2h", "--config", str(config))
+    assert (code, err) == (0, "")
+    assert out.startswith("silenced united until ")
+    code, out, _ = await cli.run("list", "--config", str(config))
+    assert (code, out.split()[0]) == (0, "united")
+    assert await cli.silences() == {"united": cli.now + 7200}
+
+
 def test_a_config_listening_on_any_free_port_needs_url(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.yaml", 0)
     with pytest.raises(ConfigError, match=r"http.port: 0 \(any free port\) cannot be reached"):

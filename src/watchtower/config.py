@@ -42,6 +42,8 @@ def parse_duration(value: object, key: str) -> Duration:
     if isinstance(value, bool):
         raise ConfigError(key, "expected a duration like 30s, 5m, 2h, got a boolean")
     if isinstance(value, int | float):
+        if not math.isfinite(value):  # YAML's .nan and .inf
+            raise ConfigError(key, f"a duration must be a finite number of seconds, got {value!r}")
         if value < 0:
             raise ConfigError(key, "a duration cannot be negative")
         return Duration(value)
@@ -52,8 +54,8 @@ def parse_duration(value: object, key: str) -> Duration:
 
 
 def resolve_secret(value: object, key: str) -> Secret:
-    if not isinstance(value, str):
-        raise ConfigError(key, "expected a string, env:NAME or file:PATH")
+    """What ``env:NAME`` or ``file:PATH`` names, or ``value`` itself; ``key`` for the error."""
+    value = _as_written(value, key)
     if value.startswith("env:"):
         name = value[4:]
         if name not in os.environ:
@@ -65,6 +67,30 @@ def resolve_secret(value: object, key: str) -> Secret:
         except OSError as exc:
             raise ConfigError(key, f"cannot read secret file: {exc.strerror}") from None
     return Secret(value)
+
+
+def _as_written(value: object, key: str) -> Secret:
+    if not isinstance(value, str):
+        raise ConfigError(key, "expected a string, env:NAME or file:PATH")
+    return Secret(value)
+
+
+# Checks the sections share. A section names only its own field; build() prefixes the section.
+
+
+def _longer_than_zero(section: object, *names: str) -> None:
+    """Durations something is divided by, decays with or waits for in a loop: 0 cannot work."""
+    for name in names:
+        value = getattr(section, name)
+        if not value > 0:  # also False for NaN, should a section be built in code
+            raise ConfigError(name, f"must be longer than 0, got {value!r}")
+
+
+def _at_least(section: object, least: int, *names: str) -> None:
+    for name in names:
+        value = getattr(section, name)
+        if value < least:
+            raise ConfigError(name, f"must be {least} or more, got {value!r}")
 
 
 # --- the sections -------------------------------------------------------------------------
@@ -80,6 +106,11 @@ class InputConfig:
     # would otherwise move event time ahead and resolve every open alert as "quiet".
     max_future: Duration = Duration(300)
 
+    def __post_init__(self) -> None:
+        # 0 would refuse every text, or forget every root at once (no reply joins its thread)
+        _at_least(self, 1, "max_text_chars", "max_remembered_roots")
+        _longer_than_zero(self, "root_memory")
+
 
 @dataclass(frozen=True)
 class StateConfig:
@@ -92,10 +123,9 @@ class StateConfig:
     cached_threads: int = 20_000
 
     def __post_init__(self) -> None:
-        if self.max_threads < 1:
-            raise ConfigError("max_threads", f"must be 1 or more, got {self.max_threads!r}")
-        if self.cached_threads < 0:
-            raise ConfigError("cached_threads", f"must be 0 or more, got {self.cached_threads!r}")
+        _longer_than_zero(self, "thread_ttl")  # 0: every thread forgotten between its mentions
+        _at_least(self, 1, "max_threads")
+        _at_least(self, 0, "cached_threads")
 
 
 @dataclass(frozen=True)
@@ -105,6 +135,16 @@ class FeatureConfig:
     sparkline_bucket: Duration = Duration(600)  # width of one growth-curve bar
     sparkline_buckets: int = 12  # bars kept per thread (fixed size state)
     top_mentions: int = 3  # most-followed posts kept per thread for the alert
+
+    def __post_init__(self) -> None:
+        if not self.half_lives or list(self.half_lives) != sorted(self.half_lives):
+            raise ConfigError("half_lives", "need one or more, shortest first")
+        for i, half_life in enumerate(self.half_lives):
+            if not half_life > 0:  # a rate decays with exp(-dt / half-life)
+                raise ConfigError(f"half_lives[{i}]", f"must be longer than 0, got {half_life!r}")
+        _longer_than_zero(self, "sparkline_bucket")
+        _at_least(self, 1, "sparkline_buckets")  # the newest bar is where a mention is counted
+        _at_least(self, 0, "top_mentions")
 
 
 @dataclass(frozen=True)
@@ -145,6 +185,10 @@ class ScoringConfig:
     sentiment_gate: Literal["off", "boost", "require"] = "off"
     min_negativity: float = 0.5  # mean P(negative) at which a thread counts as angry
 
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.min_negativity <= 1.0:  # a mean of probabilities
+            raise ConfigError("min_negativity", f"must be 0 to 1, got {self.min_negativity!r}")
+
 
 @dataclass(frozen=True)
 class LevelConfig:
@@ -160,6 +204,10 @@ class AlertConfig:
     repeat_interval: Duration = Duration(4 * 3600)  # re-notify a firing episode at most this often
     resolve_after_quiet: Duration = Duration(2 * 3600)  # no mention this long: resolved
     tick: Duration = Duration(300)  # how often (event time) open episodes are re-checked
+
+    def __post_init__(self) -> None:
+        # 0: a reminder at every mention, every episode resolved at every tick, ticks without end
+        _longer_than_zero(self, "repeat_interval", "resolve_after_quiet", "tick")
 
 
 @dataclass(frozen=True)
@@ -189,7 +237,10 @@ class StormConfig:
         for name in ("bucket", "half_life", "dispersion_half_life"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) > 0):
                 raise ConfigError(name, f"must be a positive duration, got {getattr(self, name)!r}")
-        for name in ("warmup", "min_rate", "pending_for", "resolve_after", "repeat_interval"):
+        # a quiet brand's forecast is this floor, and its z-score divides by the forecast
+        if not (math.isfinite(self.min_rate) and self.min_rate > 0):
+            raise ConfigError("min_rate", f"must be above 0, got {self.min_rate!r}")
+        for name in ("warmup", "pending_for", "resolve_after", "repeat_interval"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(name, f"must be 0 or more, got {getattr(self, name)!r}")
         if not 0.0 < self.negative_at <= 1.0:
@@ -222,6 +273,9 @@ class HttpConfig:
     token: Secret | None = None  # bearer token for ingest and the API; null: no auth
     max_body_bytes: int = 16 * 1024 * 1024  # larger ingest bodies get 413
 
+    def __post_init__(self) -> None:
+        _at_least(self, 1, "max_body_bytes")
+
 
 @dataclass(frozen=True)
 class MqttConfig:
@@ -237,6 +291,15 @@ class MqttConfig:
     ca_file: str | None = None
     alerts_topic: str | None = None  # also publish alert transitions here (JSON)
     keepalive: int = 60
+
+    def __post_init__(self) -> None:
+        if self.enabled and not self.topics:  # the broker refuses an empty subscription
+            raise ConfigError("topics", "at least one topic is needed when mqtt is enabled")
+        for i, topic in enumerate(self.topics):
+            if not topic:
+                raise ConfigError(f"topics[{i}]", "an MQTT topic cannot be empty")
+        if not 0 <= self.keepalive <= 65535:  # two bytes in CONNECT; 0: no keepalive
+            raise ConfigError("keepalive", f"must be 0 to 65535 seconds, got {self.keepalive}")
 
 
 @dataclass(frozen=True)
@@ -257,6 +320,10 @@ class NotifyConfig:
     max_attempts: int = 12  # then the notification is dead-lettered and counted
     routes: tuple[RouteConfig, ...] = ()
 
+    def __post_init__(self) -> None:
+        _longer_than_zero(self, "retry_initial", "retry_max")  # 0: retries without a pause
+        _at_least(self, 1, "max_attempts")
+
 
 @dataclass(frozen=True)
 class DaemonConfig:
@@ -266,6 +333,10 @@ class DaemonConfig:
     batch_size: int = 512
     batch_wait: Duration = Duration(0.005)  # when keeping up, wait this long to fill a batch
     shutdown_timeout: Duration = Duration(10)  # drain this long on SIGTERM, then stop anyway
+
+    def __post_init__(self) -> None:
+        # asyncio takes a queue size of 0 or less as unbounded; a batch of 0 never ends
+        _at_least(self, 1, "queue_size", "batch_size")
 
 
 def _default_levels() -> tuple[LevelConfig, ...]:
@@ -336,10 +407,6 @@ def _check_engine(cfg: Config) -> None:
         raise ConfigError("levels", "level names must be unique")
     if any(level.name == "storm" for level in cfg.levels):
         raise ConfigError("levels", "'storm' is the level of brand storm alerts: pick another name")
-    if not cfg.features.half_lives or list(cfg.features.half_lives) != sorted(
-        cfg.features.half_lives
-    ):
-        raise ConfigError("features.half_lives", "need one or more, shortest first")
     if cfg.state.backend == "redis" and cfg.state.redis_url is None:
         raise ConfigError("state.redis_url", "required when state.backend is redis")
 
@@ -349,8 +416,12 @@ def _check_engine(cfg: Config) -> None:
 T = TypeVar("T")
 
 
-def build(cls: type[T], data: object, key: str = "") -> T:
-    """Build dataclass ``cls`` from plain data, rejecting unknown keys and wrong types."""
+def build(cls: type[T], data: object, key: str = "", *, secrets: bool = True) -> T:
+    """Build dataclass ``cls`` from plain data, rejecting unknown keys and wrong types.
+
+    ``secrets=False`` leaves each ``Secret`` as written (``env:NAME``, ``file:PATH`` or the value
+    itself), for ``resolve_secret`` to resolve later: see ``load_config``.
+    """
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -363,7 +434,7 @@ def build(cls: type[T], data: object, key: str = "") -> T:
     values: dict[str, Any] = {}
     for name, f in known.items():
         if name in data:
-            values[name] = _convert(hints[name], data[name], _join(key, name))
+            values[name] = _convert(hints[name], data[name], _join(key, name), secrets)
         elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
             raise ConfigError(_join(key, name), "required key is missing")
     try:
@@ -378,14 +449,14 @@ def _join(key: str, name: str) -> str:
     return f"{key}{name}" if name.startswith("[") else f"{key}.{name}"
 
 
-def _convert(hint: Any, value: object, key: str) -> Any:  # noqa: PLR0911 - one case per type
+def _convert(hint: Any, value: object, key: str, secrets: bool) -> Any:  # noqa: PLR0911 - a case a type
     origin = get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         options = get_args(hint)
         if value is None and type(None) in options:
             return None
         (inner,) = [o for o in options if o is not type(None)]
-        return _convert(inner, value, key)
+        return _convert(inner, value, key, secrets)
     if origin is Literal:
         if value not in get_args(hint):
             choices = ", ".join(repr(c) for c in get_args(hint))
@@ -395,22 +466,22 @@ def _convert(hint: Any, value: object, key: str) -> Any:  # noqa: PLR0911 - one 
         if not isinstance(value, list):
             raise ConfigError(key, "expected a list")
         item = get_args(hint)[0]
-        return tuple(_convert(item, v, f"{key}[{i}]") for i, v in enumerate(value))
+        return tuple(_convert(item, v, f"{key}[{i}]", secrets) for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(key, "expected a mapping")
         item = get_args(hint)[1]
-        return {str(k): _convert(item, v, _join(key, str(k))) for k, v in value.items()}
+        return {str(k): _convert(item, v, _join(key, str(k)), secrets) for k, v in value.items()}
     if dataclasses.is_dataclass(hint):
-        return build(hint, value, key)  # type: ignore[arg-type]
+        return build(hint, value, key, secrets=secrets)  # type: ignore[arg-type]
+    if hint is Secret:
+        return resolve_secret(value, key) if secrets else _as_written(value, key)
     return _convert_scalar(hint, value, key)
 
 
 def _convert_scalar(hint: Any, value: object, key: str) -> object:
     if hint is Duration:
         return parse_duration(value, key)
-    if hint is Secret:
-        return resolve_secret(value, key)
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(key, f"expected true or false, got {value!r}")
@@ -422,6 +493,8 @@ def _convert_scalar(hint: Any, value: object, key: str) -> object:
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(key, f"expected a number, got {value!r}")
+        if not math.isfinite(value):  # YAML's .nan and .inf: every comparison with NaN is False
+            raise ConfigError(key, f"expected a finite number, got {value!r}")
         return float(value)
     if hint is str:
         if not isinstance(value, str):
@@ -444,8 +517,15 @@ def load_yaml(path: Path) -> object:
         raise ConfigError("(file)", f"YAML syntax error at {where}: {exc.problem}") from None
 
 
-def load_config(path: Path | None) -> Config:
-    """The whole config file, strictly: an unknown top-level key is an error too."""
+def load_config(path: Path | None, *, resolve_secrets: bool = True) -> Config:
+    """The whole config file, strictly: an unknown top-level key is an error too.
+
+    Every ``env:NAME`` and ``file:PATH`` secret is resolved, so an unresolvable one fails the
+    load, as ``run``, ``replay`` and ``check-config`` need. ``resolve_secrets=False`` is for an
+    operator's command that uses only a few (``silence``: ``http.token``; ``notify-test``: one
+    route's URLs; the secrets the daemon's environment holds may be unset in a shell): every
+    secret is left as written, and the command resolves what it uses with ``resolve_secret``.
+    """
     if path is None:
         return Config()
-    return build(Config, load_yaml(path))
+    return build(Config, load_yaml(path), secrets=resolve_secrets)

@@ -10,23 +10,24 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 from typing import BinaryIO
 
 import orjson
 
 from watchtower.errors import InvalidMention
 from watchtower.mention import Mention
+from watchtower.sources.files import open_output
 
 _KEEP_BYTES = 8192  # enough to see what was wrong, bounded so a huge record cannot fill a disk
 
 
 class DeadLetter:
-    def __init__(self, path: str | None) -> None:
+    def __init__(self, path: str | None, setting: str = "input.dead_letter") -> None:
+        """``setting`` names where ``path`` came from, for the error when it cannot be opened."""
         self.counts: Counter[str] = Counter()  # field at fault -> records
         self._file: BinaryIO | None = None
         if path is not None:
-            self._file = Path(path).open("ab")  # noqa: SIM115 - closed in close()
+            self._file = open_output(path, setting, "ab")  # closed in close()
 
     def reject(self, source: str, where: str, error: InvalidMention, raw: bytes | str) -> None:
         self.counts[error.field] += 1

@@ -39,3 +39,16 @@ class UnreadableStates(StoreError):
         shown = "; ".join(list(reasons.values())[:3])
         super().__init__(f"{len(reasons)} thread states unreadable: {shown}")
         self.reasons = reasons
+
+
+class OutputError(WatchtowerError):
+    """A file watchtower was told to write cannot be opened; names the setting and the path."""
+
+    def __init__(self, setting: str, path: object, reason: str) -> None:
+        super().__init__(f"{setting}: cannot write {path}: {reason}")
+        self.setting = setting
+
+
+class InputError(WatchtowerError):
+    """An input that cannot be used: a file that cannot be read (to its end), or that is not
+    what the command reads (another dataset's); the message names the file and where."""

@@ -20,6 +20,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from watchtower.errors import InputError, InvalidMention
 from watchtower.mention import format_time, parse_time
 from watchtower.sources.files import read_lines
 from watchtower.synth import generate
@@ -121,13 +122,37 @@ async def _post(
 
 def load_records(args: argparse.Namespace) -> list[dict[str, Any]]:
     if args.input:
-        records = [orjson.loads(line) for path in args.input for _, line in read_lines(path)]
+        records = [
+            read_record(path, n, line) for path in args.input for n, line in read_lines(path)
+        ]
     else:
         records = [dict(m) for m in generate(args.seed, args.threads, args.hours)]
     if not args.keep_labels:  # live mentions carry no ground truth: do not teach the model
         for record in records:
             record.pop("label", None)
     return records
+
+
+def read_record(path: str, number: int, line: bytes) -> dict[str, Any]:
+    """One line of ``--input``: a JSON object with a ``created_at`` the feed can move in time.
+
+    Anything else is an ``InputError`` naming the file and line (main() prints it, exit 2): the
+    feed cannot place a record without a time. The daemon judges the rest of each record.
+    """
+    where = f"{path} line {number}"
+    try:
+        record = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        raise InputError(f"{where}: not JSON") from None
+    if not isinstance(record, dict):
+        raise InputError(f"{where}: not a JSON object")
+    if "created_at" not in record:
+        raise InputError(f"{where}: created_at: required, the feed moves each record in time")
+    try:
+        parse_time(record["created_at"], "created_at")
+    except InvalidMention as error:
+        raise InputError(f"{where}: {error}") from None
+    return record
 
 
 def add_feed_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

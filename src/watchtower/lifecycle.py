@@ -11,9 +11,10 @@ import signal
 import time
 from pathlib import Path
 
-from watchtower.config import Config, load_config
+from watchtower.config import Config
 from watchtower.errors import ConfigError
 from watchtower.logs import kv
+from watchtower.preflight import load_checked
 from watchtower.runtime import Runtime, config_summary
 from watchtower.systemd import Notifier
 
@@ -91,7 +92,7 @@ async def reload_from(path: Path | None, runtime: Runtime, notifier: Notifier) -
 async def _load_and_apply(path: Path | None, runtime: Runtime) -> tuple[Config, list[str]]:
     if path is None:
         raise ConfigError("(file)", "the daemon runs on built-in defaults: nothing to reload")
-    new = load_config(path)
+    new = load_checked(path)  # a route URL apprise cannot parse is refused here too
     return new, await runtime.reload(new)
 
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TextIO
 
 from watchtower.alerting.alert import AlertTransition
 from watchtower.deadletter import DeadLetter
 from watchtower.engine import Engine
-from watchtower.errors import InvalidMention
+from watchtower.errors import InputError, InvalidMention
 from watchtower.heap import settle, streaming_heap
 from watchtower.mention import Mention, decode
 from watchtower.sources.files import read_lines
@@ -27,6 +27,7 @@ class ReplaySummary:
     transitions: dict[str, int] = field(default_factory=dict)  # "level/state" -> count
     open_episodes: int = 0
     seconds: float = 0.0
+    unreadable: list[str] = field(default_factory=list)  # inputs that broke off, and where
 
     def lines(self) -> list[str]:
         rate = self.mentions / self.seconds if self.seconds > 0 else 0.0
@@ -39,6 +40,7 @@ class ReplaySummary:
             f"threads: {self.threads}, open alert episodes at end: {self.open_episodes}",
             f"alert transitions: {alerts}",
             f"speed: {rate:,.0f} mentions/s over {self.seconds:.1f} s",
+            *(f"input {error}" for error in self.unreadable),
         ]
 
 
@@ -67,24 +69,37 @@ async def _replay(
     max_chars = engine.config.input.max_text_chars
     batch: list[Mention] = []
     shown = started
-    for path in paths:
-        for number, line in read_lines(path):
-            try:
-                batch.append(decode(line, max_chars))
-            except InvalidMention as error:
-                dead_letter.reject(path, f"line {number}", error, line)
-                continue
-            if len(batch) >= BATCH_SIZE:
-                await _decide(batch, engine, sink, dead_letter)
-                batch = []
-                settle()
-                if progress is not None and time.perf_counter() - shown > 0.5:
-                    shown = time.perf_counter()
-                    _show_progress(progress, engine, shown - started)
+    unreadable: list[str] = []
+    for path, number, line in _lines(paths, unreadable):
+        try:
+            batch.append(decode(line, max_chars))
+        except InvalidMention as error:
+            dead_letter.reject(path, f"line {number}", error, line)
+            continue
+        if len(batch) >= BATCH_SIZE:
+            await _decide(batch, engine, sink, dead_letter)
+            batch = []
+            settle()
+            if progress is not None and time.perf_counter() - shown > 0.5:
+                shown = time.perf_counter()
+                _show_progress(progress, engine, shown - started)
     await _decide(batch, engine, sink, dead_letter)
     if progress is not None:
         progress.write("\n")
-    return await _summary(engine, dead_letter, time.perf_counter() - started)
+    summary = await _summary(engine, dead_letter, time.perf_counter() - started)
+    summary.unreadable = unreadable
+    return summary
+
+
+def _lines(paths: Iterable[str], unreadable: list[str]) -> Iterator[tuple[str, int, bytes]]:
+    """Each input's lines in turn. A bad input never stops the run: one that cannot be read to
+    its end (a truncated gzip) is noted in ``unreadable``, its lines so far replayed."""
+    for path in paths:
+        try:
+            for number, line in read_lines(path):
+                yield path, number, line
+        except InputError as error:
+            unreadable.append(str(error))
 
 
 async def _decide(

@@ -4,7 +4,8 @@ A thin client of the daemon's ``/v1/silences`` API (stdlib ``urllib``: three sma
 not need an event loop). The daemon's address comes from ``--url``, else from the ``http`` section
 of ``--config`` (the address it listens on), else ``http://127.0.0.1:8080``; the bearer token from
 that config's ``http.token`` (``env:NAME`` and ``file:PATH`` resolved as the daemon resolves
-them), else ``$WATCHTOWER_TOKEN``. The token is sent, never printed.
+them; the config's other secrets are left alone), else ``$WATCHTOWER_TOKEN``. The token is
+sent, never printed.
 
 Exit 0 when done; 1 when the daemon refused (401 token, 400 naming the field, 404 no such
 silence); 2 for a bad config or usage; 3 when the daemon could not be reached.
@@ -27,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from watchtower.config import HttpConfig, Secret, load_config
+from watchtower.config import HttpConfig, Secret, load_config, resolve_secret
 from watchtower.errors import ConfigError, WatchtowerError
 from watchtower.mention import format_time
 
@@ -148,13 +149,21 @@ def left(until: float, now: float | None = None) -> str:
 
 
 def target_of(url: str | None, config_path: Path | None) -> Target:
-    """The daemon's base URL and token from ``--url``, ``--config`` and the environment."""
-    http = load_config(config_path).http if config_path is not None else None
+    """The daemon's base URL and token from ``--url``, ``--config`` and the environment.
+
+    Of the config's secrets only ``http.token`` is resolved: the others (route URLs, the Redis
+    URL) may name variables only the daemon's environment holds, and are not needed here.
+    """
+    http = None
+    if config_path is not None:
+        http = load_config(config_path, resolve_secrets=False).http
     if url is None:
         url = listen_url(http) if http is not None else DEFAULT_URL
     if "://" not in url:
         url = f"http://{url}"
-    token = http.token if http is not None and http.token else None
+    token = None
+    if http is not None and http.token is not None:
+        token = resolve_secret(http.token, "http.token") or None
     if token is None and os.environ.get(TOKEN_ENV):
         token = Secret(os.environ[TOKEN_ENV])
     return Target(url.rstrip("/"), token)

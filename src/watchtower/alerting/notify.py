@@ -15,12 +15,14 @@ Apprise calls a few chats text that render Markdown all the same; they keep the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
 import re
+import threading
 import warnings
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -31,6 +33,7 @@ from apprise.plugins import N_MGR
 from watchtower.alerting.alert import AlertTransition
 from watchtower.alerting.message import Message
 from watchtower.config import RouteConfig
+from watchtower.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +110,43 @@ def redact(url: str) -> str:
     where = f"{host}:{port}" if port else host
     rest = parts.username or parts.path.strip("/") or parts.query or parts.fragment
     return f"{scheme}://{where}/***" if rest else f"{scheme}://{where}"
+
+
+def check_urls(routes: Sequence[RouteConfig]) -> None:
+    """Refuse a route URL apprise's own parser does not take, naming its key, URL redacted.
+
+    Run on the URLs as resolved (``env:NAME``, ``file:PATH``) before anything is sent, so a bad
+    one fails check-config, the daemon's start and a reload instead of every alert it matches.
+    """
+    _load_plugins()
+    for i, route in enumerate(routes):
+        for j, url in enumerate(route.urls):
+            with _apprise_unlogged():
+                parsed = apprise.Apprise().add(str(url))
+            if not parsed:
+                shown = redact(url) if "://" in url else "no scheme://"
+                raise ConfigError(
+                    f"notify.routes[{i}].urls[{j}]", f"not a valid apprise URL ({shown})"
+                )
+
+
+@contextlib.contextmanager
+def _apprise_unlogged() -> Iterator[None]:
+    """Apprise logs a URL it cannot load in full, tokens and all: not this thread's, meanwhile.
+
+    A filter for this thread only: sends in apprise's worker threads go on logging.
+    """
+    logger = logging.getLogger("apprise")
+    here = threading.get_ident()
+
+    def elsewhere(record: logging.LogRecord) -> bool:
+        return record.thread != here
+
+    logger.addFilter(elsewhere)
+    try:
+        yield
+    finally:
+        logger.removeFilter(elsewhere)
 
 
 def digest(url: str) -> str:

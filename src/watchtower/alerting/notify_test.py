@@ -4,6 +4,7 @@ Run it after setting up a route to see each URL's outcome before a real thread n
 is named by its position in the route and redacted (``urls[1] json://hooks.example.com/***``):
 the redaction alone hides the path and tokens that tell two URLs on one host apart. Exit 0 when
 every URL took it, 1 when one failed, 2 for an unknown route or a bad config.
+Of the config's secrets only the route's own URLs are resolved.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import argparse
 import asyncio
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from watchtower.alerting.alert import AlertTransition
 from watchtower.alerting.message import Message, render
 from watchtower.alerting.notify import send
-from watchtower.config import Config, load_config
+from watchtower.config import Config, load_config, resolve_secret
 
 _TEST_NOTE = "_Test alert from `watchtower notify-test`: nothing is wrong, no action needed._"
 
@@ -32,13 +34,19 @@ def add_notify_test_command(
 
 
 def notify_test(args: argparse.Namespace) -> int:
-    config = load_config(args.config)
-    routes = {route.name: route for route in config.notify.routes}
-    route = routes.get(args.route)
-    if route is None:
+    # Only this route's secrets are resolved: the others may name variables that only the
+    # daemon's environment holds (systemd's EnvironmentFile), unset in an operator's shell.
+    config = load_config(args.config, resolve_secrets=False)
+    routes = {route.name: (i, route) for i, route in enumerate(config.notify.routes)}
+    if args.route not in routes:
         known = ", ".join(sorted(routes)) or "none configured"
         print(f"watchtower: no route named {args.route!r} (routes: {known})", file=sys.stderr)
         return 2
+    i, route = routes[args.route]
+    urls = (
+        resolve_secret(url, f"notify.routes[{i}].urls[{j}]") for j, url in enumerate(route.urls)
+    )
+    route = replace(route, urls=tuple(urls))  # a ConfigError is reported by main() (exit 2)
     if not route.urls:
         print(f"watchtower: route {route.name!r} has no URLs", file=sys.stderr)
         return 1

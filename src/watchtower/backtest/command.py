@@ -34,6 +34,7 @@ from watchtower.backtest.stream import StreamSpec, Truth, cascade_layout, mentio
 from watchtower.backtest.watch import WatchRun, run_engine, sweep_first_alerts
 from watchtower.config import load_config
 from watchtower.convert._records import default_data_dir
+from watchtower.errors import InputError
 
 
 @dataclass
@@ -98,11 +99,9 @@ def add_backtest_command(subparsers: argparse._SubParsersAction[argparse.Argumen
 
 def run_backtest(args: argparse.Namespace) -> int:
     data: Path = args.data or default_data_dir()
-    if not 0.0 < args.keep <= 1.0:
-        print(f"watchtower backtest: --keep must be in (0, 1], got {args.keep}", file=sys.stderr)
-        return 2
-    if not 0.0 < args.stretch < math.inf:
-        print(f"watchtower backtest: --stretch must be > 0, got {args.stretch}", file=sys.stderr)
+    wrong = _wrong_option(args)
+    if wrong is not None:
+        print(f"watchtower backtest: {wrong}", file=sys.stderr)
         return 2
     spec = StreamSpec(
         data=data,
@@ -137,9 +136,23 @@ def run_backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wrong_option(args: argparse.Namespace) -> str | None:
+    """What is wrong with a numeric option, if anything, before minutes of work."""
+    if not 0.0 < args.keep <= 1.0:
+        return f"--keep must be in (0, 1], got {args.keep}"
+    if not 0.0 < args.stretch < math.inf:
+        return f"--stretch must be > 0, got {args.stretch}"
+    if args.limit is not None and args.limit < 1:  # no cascades: no "big" to judge by
+        return f"--limit must be 1 or more, got {args.limit}"
+    return None
+
+
 def backtest(spec: StreamSpec, config: Any) -> Report:
     truth = Truth()
     run = asyncio.run(run_engine(config, mentions(spec, truth)))
+    if not truth.cascades:  # an empty mentions file, or one whose every record was refused
+        rejected = f" ({len(truth.rejected)} records refused)" if truth.rejected else ""
+        raise InputError(f"{spec.cascade_path}: no cascades in it{rejected}")
     found, threshold = outcomes(truth)
     sweep = [
         (th, figures(found, first))

@@ -9,6 +9,7 @@ repository.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from watchtower.convert import airline, pheme, twcs, twitter15
 from watchtower.convert._records import Record, default_data_dir, write_jsonl
+from watchtower.errors import InputError
 
 __all__ = ["add_convert_command", "airline", "pheme", "twcs", "twitter15", "write_output"]
 
@@ -23,7 +25,14 @@ _Converter = Callable[[Path, argparse.Namespace], Iterator[Record]]
 
 
 def _airline(path: Path, _: argparse.Namespace) -> Iterator[Record]:
-    return airline.convert(path)
+    records, repeated = airline.read(path)
+    if repeated:  # 114 in the Kaggle file: the same tweet under another label
+        print(
+            f"watchtower convert: left out {repeated} row{'s' if repeated > 1 else ''} "
+            "repeating an earlier row's tweet id (the first row of each id is kept)",
+            file=sys.stderr,
+        )
+    return iter(records)
 
 
 def _twitter15(path: Path, args: argparse.Namespace) -> Iterator[Record]:
@@ -75,12 +84,22 @@ def add_convert_command(subparsers: argparse._SubParsersAction[argparse.Argument
 
 
 def _run_convert(args: argparse.Namespace) -> int:
-    folder, _, converter = _DATASETS[args.dataset]
+    folder, summary, converter = _DATASETS[args.dataset]
     path: Path = args.path or default_data_dir() / folder
     if not path.exists():
         print(f"watchtower convert: no such file or folder: {path}", file=sys.stderr)
         return 2
-    return write_output(converter(path, args), args.output)
+    try:
+        records = converter(path, args)
+        first = next(records, None)  # before the output file is made
+    except InputError as error:  # another dataset's file: a column or a time is not there
+        print(f"watchtower convert: {error}", file=sys.stderr)
+        return 2
+    if first is None:  # another dataset's folder: none of the files this one reads
+        empty = f"{path} does not look like {summary}: it gave no mentions"
+        print(f"watchtower convert: {empty}", file=sys.stderr)
+        return 2
+    return write_output(itertools.chain([first], records), args.output)
 
 
 def write_output(records: Iterable[Record], output: str | None) -> int:

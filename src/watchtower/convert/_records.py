@@ -12,9 +12,11 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TextIO
 
 import orjson
+
+from watchtower.errors import InputError
 
 # Twitter ids are "snowflakes": the high bits are milliseconds since this epoch.
 _SNOWFLAKE_EPOCH_MS = 1288834974657
@@ -145,6 +147,15 @@ def _flush(batch: list[bytes], sink: BinaryIO | gzip.GzipFile) -> int:
     size = len(batch)
     batch.clear()
     return size
+
+
+def open_text(path: Path) -> TextIO:
+    """A dataset's CSV file, as the csv module wants it (``newline=""``: texts hold quoted
+    newlines it must see); one that cannot be opened is an ``InputError`` naming it."""
+    try:
+        return path.open(newline="", encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read it: {exc.strerror or exc}") from None
 
 
 def default_data_dir() -> Path:

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from watchtower.convert._records import Record, author_record, mention_record
+from watchtower.convert._records import Record, author_record, mention_record, open_text
+from watchtower.errors import InputError
 
 _TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"  # "Tue Oct 31 22:10:47 +0000 2017"
 _COLUMNS = (
@@ -54,15 +55,25 @@ def convert(path: Path) -> Iterator[Record]:
 
 
 def read_tweets(path: Path) -> Iterator[_Tweet]:
-    """Rows of a twcs CSV (Kaggle's layout, or a pandas re-save with a leading index column)."""
-    with path.open(newline="", encoding="utf-8") as handle:
+    """Rows of a twcs CSV (Kaggle's layout, or a pandas re-save with a leading index column).
+
+    A file that is not one (another dataset's columns, a time in another format) is an
+    ``InputError`` naming the file and the line.
+    """
+    with open_text(path) as handle:
         rows = csv.reader(handle)
-        header = next(rows)
-        offset = header.index("tweet_id")
+        header = next(rows, [])
+        offset = header.index("tweet_id") if "tweet_id" in header else 0
+        if tuple(header[offset:]) != _COLUMNS:
+            raise InputError(f"{path}: not a twcs CSV: its columns are not {', '.join(_COLUMNS)}")
         width = offset + len(_COLUMNS)
         for row in _repair_split_rows(rows, width):
             fields = dict(zip(_COLUMNS, row[offset:], strict=True))
-            yield _tweet(fields)
+            try:
+                tweet = _tweet(fields)
+            except ValueError as exc:  # an unparseable time or id
+                raise InputError(f"{path} line {rows.line_num}: not a twcs row: {exc}") from None
+            yield tweet
 
 
 def _repair_split_rows(rows: Iterable[list[str]], width: int) -> Iterator[list[str]]:

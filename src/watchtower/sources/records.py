@@ -142,7 +142,8 @@ def refuse_future(decoded: Decoded, not_after: float) -> None:
         if earlier is None:
             earlier = [r.index for r in decoded.rejected]
         ahead = mention.created_at - not_after
-        error = InvalidMention("created_at", f"{ahead:.0f} s beyond the accepted clock skew")
+        skew = "beyond the accepted clock skew (input.max_future)"  # the setting to look at
+        error = InvalidMention("created_at", f"{ahead:.0f} s {skew}")
         index = _body_index(position, earlier)
         decoded.rejected.append(Rejection(index, error, orjson.dumps(mention)))
     if len(kept) < len(decoded.mentions):

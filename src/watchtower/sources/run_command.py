@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from watchtower import logs
-from watchtower.config import load_config
-from watchtower.errors import ConfigError
+from watchtower.errors import ConfigError, OutputError
+from watchtower.preflight import load_checked
 
 
 def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -24,7 +24,7 @@ def add_run_command(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
 def _run(args: argparse.Namespace) -> int:
     from watchtower.daemon import Daemon  # noqa: PLC0415 - the daemon's imports only for `run`
 
-    config = load_config(args.config)  # a ConfigError is reported by main() with exit code 2
+    config = load_checked(args.config)  # a ConfigError is reported by main() with exit code 2
     logs.configure(args.log_level)
 
     async def main() -> int:
@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         code: int = args.func(args)
     except ConfigError as exc:
         print(f"watchtower: config error: {exc}", file=sys.stderr)
+        return 2
+    except OutputError as exc:  # input.dead_letter cannot be opened
+        print(f"watchtower: {exc}", file=sys.stderr)
         return 2
     return code
 

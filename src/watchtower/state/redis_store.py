@@ -141,7 +141,18 @@ return out
 
 def connect(url: str) -> redis.Redis:
     """A client for ``url`` (redis://host:port/db, rediss://, unix://) answering in bytes."""
+    check_url(url)
     return redis.Redis.from_url(url, decode_responses=False)
+
+
+def check_url(url: str) -> None:
+    """Refuse a URL redis-py cannot parse (it would fail at start with a traceback), naming
+    ``state.redis_url`` and not the URL, which may hold a password."""
+    try:
+        redis.connection.parse_url(url)
+    except ValueError:
+        reason = "not a Redis URL: redis://host:port/db, rediss://host:port/db or unix://path"
+        raise ConfigError("state.redis_url", reason) from None
 
 
 class RedisStore:
