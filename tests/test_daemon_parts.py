@@ -28,7 +28,7 @@ from watchtower.config import (
 from watchtower.daemon import Daemon
 from watchtower.errors import OutputError
 from watchtower.lifecycle import reload_from
-from watchtower.logs import KeyValueFormatter, kv
+from watchtower.logs import KeyValueFormatter, configure, kv
 from watchtower.mention import from_dict
 from watchtower.sources import records
 from watchtower.sources.inbox import Arrival
@@ -73,6 +73,25 @@ def test_log_lines_are_one_line_key_values_with_secrets_masked() -> None:
     assert line.startswith("ts=")
     assert ' level=error logger=watchtower.x msg="it broke" ' in line
     assert line.endswith('token=*** path="/a b" n=3 text="say \\"hi\\"\\nbye"')
+
+
+def test_apprise_never_logs_a_route_url_in_full(capsys: pytest.CaptureFixture[str]) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure("DEBUG")
+        apprise_log = logging.getLogger("apprise")
+        apprise_log.debug("Loaded JSON URL: %s", "json://hooks.example/T0KEN-1")
+        apprise_log.warning("failed to send to pagerduty://K3Y@T0KEN-2 and slack://a/b/T0KEN-3")
+        logging.getLogger("watchtower.x").info("kept: https://example.social/t1")
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    err = capsys.readouterr().err
+    assert "T0KEN" not in err
+    assert 'msg="Loaded JSON URL: json://***"' in err
+    assert "pagerduty://*** and slack://***" in err
+    assert "kept: https://example.social/t1" in err  # our own records are ours to word
 
 
 def test_backoff_is_jittered_and_capped() -> None:

@@ -2,18 +2,22 @@
 
 Fields travel in ``extra=kv(...)``. A ``Secret`` value prints as ``***`` whatever the call site
 did, and a traceback is folded into one quoted ``exc=`` field, so every record is one line that
-journald, grep and log shippers all read the same way.
+journald, grep and log shippers all read the same way. Apprise logs the URLs it loads and sends
+to in full (``Loaded JSON URL: json://host/TOKEN`` at debug): in its records every URL is cut
+to its scheme, for a route URL's path, user or host may be its credential.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from typing import Any
 
 from watchtower.config import Secret
 
+_URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*)://\S*")
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/@+,#[]")
 
 
@@ -49,10 +53,19 @@ class KeyValueFormatter(logging.Formatter):
         return " ".join(parts)
 
 
+def _without_urls(record: logging.LogRecord) -> bool:
+    """Apprise's records with each URL as ``scheme://***`` (see the module notes)."""
+    if record.name == "apprise" or record.name.startswith("apprise."):
+        record.msg = _URL.sub(r"\1://***", record.getMessage())
+        record.args = None
+    return True
+
+
 def configure(level: str = "INFO") -> None:
     """Route watchtower's and the libraries' logs through the one-line formatter on stderr."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(KeyValueFormatter())
+    handler.addFilter(_without_urls)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
