@@ -8,6 +8,7 @@ import logging
 import socket
 from pathlib import Path
 
+import orjson
 import pytest
 
 from watchtower.backoff import backoff_delay
@@ -300,6 +301,25 @@ async def test_a_reload_refuses_a_route_url_apprise_cannot_parse(
     error = failed.fields["error"]  # type: ignore[attr-defined]
     assert error == "notify.routes[0].urls[1]: not a valid apprise URL (slack://***)"
     assert secret not in caplog.text  # apprise's own line about the URL is not let through
+    await d.teardown()
+
+
+async def test_a_live_mention_too_late_for_the_stream_is_dead_lettered_and_counted(
+    tmp_path: Path,
+) -> None:
+    dead = tmp_path / "dead.jsonl"
+    d = Daemon(Config(input=InputConfig(dead_letter=str(dead))), handle_signals=False)
+    rt = d.runtime
+    now, old = mention("now", 3 * 86400, "x"), mention("last-month", 0, "x")
+    arrivals = [Arrival(from_dict(r, 100), 0.0, "http") for r in (now, old)]
+    await rt.decide(arrivals)
+    set_aside = rt.metrics.registry.get_sample_value(
+        "watchtower_mentions_set_aside_total", {"reason": "too_late"}
+    )
+    assert set_aside == 1
+    [entry] = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+    assert (entry["source"], entry["field"]) == ("engine", "created_at")
+    assert orjson.loads(entry["record"])["id"] == "last-month"
     await d.teardown()
 
 

@@ -73,6 +73,32 @@ async def test_the_alert_says_what_the_thread_is_about_its_roots_text() -> None:
     assert (await engine.store.load(["r3"]))["r3"].headline == "y" * 277 + "..."
 
 
+@pytest.mark.parametrize("batch", [1, 7, 5000])
+async def test_what_is_too_late_for_the_stream_does_not_depend_on_batches(batch: int) -> None:
+    """Older than the latest event time before it by more than state.thread_ttl: set aside
+    with why, whichever batch it falls in (the first one included), and never a thread."""
+    day = 86400
+    records = [
+        mention("a", 0, ANGRY),
+        mention("ancient", -3 * day, ANGRY),  # in the first batch, behind its first mention
+        mention("b", 2 * day, ANGRY),
+        mention("in-time", 0.5 * day, ANGRY),  # 1.5 days behind: kept
+        mention("stale", -90, ANGRY, parent="a"),  # 48 h and 90 s behind "b"
+    ]
+    engine = build_engine(Config())
+    for i in range(0, len(records), batch):
+        await engine.process([from_dict(r, 4000) for r in records[i : i + batch]])
+    aside = engine.take_set_aside().too_late
+    assert [(m.id, why.split(" h ")[0]) for m, why in aside] == [
+        ("ancient", "72.0"),
+        ("stale", "48.0"),
+    ]
+    assert "beyond state.thread_ttl (48 h)" in aside[0][1]
+    assert engine.stats.mentions == 3
+    assert engine.stats.threads_created == 3  # a, b, in-time: "ancient" never became one
+    assert engine.take_set_aside().too_late == []  # taken once
+
+
 async def test_a_resolved_thread_fires_again_only_on_new_momentum() -> None:
     """A big thread resolves after going quiet; stragglers hours later (its long tail) do not
     open a new episode, though the thread is past the big size; a second burst does."""

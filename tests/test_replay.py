@@ -145,3 +145,35 @@ def test_a_configured_dead_letter_in_a_missing_directory_is_a_clear_error(
     assert capsys.readouterr().err == (
         f"watchtower: input.dead_letter: cannot write {target}: No such file or directory\n"
     )
+
+
+def test_a_mention_older_than_the_stream_by_more_than_thread_ttl_is_dead_lettered(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Last month's export appended to today's stream (or a producer's wrong clock): those
+    threads are over, so they are set aside, not alerted on as if they were happening."""
+    today = angry_burst()
+    old = [{**r, "id": f"old-{r['id']}", "created_at": r["created_at"] - 30 * 86400,
+            **({"reply_to": f"old-{r['reply_to']}"} if r.get("reply_to") else {})}
+           for r in today]  # fmt: skip
+    just_in_time = {
+        **chatter(1, 0)[0],
+        "id": "late-but-in",
+        "created_at": today[-1]["created_at"] - 47 * 3600,
+    }
+    dead = tmp_path / "dead.jsonl"
+    code, alerts = replay(
+        tmp_path, to_jsonl([*today, *old, just_in_time]), "in.jsonl", "--dead-letter", str(dead)
+    )
+    assert code == 0
+    assert {orjson.loads(a)["thread_id"] for a in alerts.splitlines()} == {"r1"}  # not old-r1
+    entries = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+    assert len(entries) == len(old)
+    assert {(e["source"], e["field"]) for e in entries} == {("engine", "created_at")}
+    assert "beyond state.thread_ttl (48 h)" in entries[0]["error"]
+    kept = [orjson.loads(e["record"]) for e in entries]  # re-ingestable as they were
+    assert [r["id"] for r in kept] == [r["id"] for r in old]
+    out = capsys.readouterr().out
+    assert (
+        f"mentions: {len(today) + 1} accepted, {len(old)} rejected (created_at: {len(old)})" in out
+    )

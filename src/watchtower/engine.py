@@ -54,10 +54,12 @@ class EngineStats:
 
 @dataclass
 class SetAside:
-    """Threads left out because their stored state is unreadable, and their mentions."""
+    """Threads left out because their stored state is unreadable, and their mentions; and
+    mentions too late for the stream (``Engine.process``)."""
 
     unreadable: dict[str, str] = field(default_factory=dict)  # thread -> why
     mentions: list[tuple[Mention, str]] = field(default_factory=list)  # with why
+    too_late: list[tuple[Mention, str]] = field(default_factory=list)  # with why
 
 
 # One mention of a batch: (global input position, which orders the batch's transitions;
@@ -114,6 +116,7 @@ class Engine:
 
     async def process(self, mentions: Sequence[Mention]) -> list[AlertTransition]:
         """Fold a batch into the state; return its transitions in causal order."""
+        mentions = self._in_time(mentions)
         if not mentions:
             return []
         roots = await resolve_roots(mentions, self.store)
@@ -143,6 +146,31 @@ class Engine:
         self.stats.mentions += len(mentions)
         transitions = await self._run(by_thread, ticks, storms, born)
         return transitions + await self._share_with_workers()
+
+    def _in_time(self, mentions: Sequence[Mention]) -> Sequence[Mention]:
+        """``mentions`` but those older by more than ``state.thread_ttl`` than the latest
+        event time before them (in input order, so batch boundaries change nothing): their
+        thread would already be forgotten, so they could only open alerts about the past (a
+        producer's wrong clock, last month's export posted to a live daemon). They are set
+        aside (``take_set_aside``), to be dead-lettered."""
+        ttl = self.config.state.thread_ttl
+        latest = -math.inf if self.watermark is None else self.watermark
+        kept: list[Mention] | None = None  # made at the first late one: most batches have none
+        for i, m in enumerate(mentions):
+            at = m.created_at
+            if at >= latest - ttl:
+                latest = max(latest, at)
+                if kept is not None:
+                    kept.append(m)
+                continue
+            if kept is None:
+                kept = list(mentions[:i])
+            behind = (latest - at) / 3600
+            self.set_aside.too_late.append((m, (
+                f"{behind:.1f} h older than the stream's latest mention, beyond state.thread_ttl"
+                f" ({ttl / 3600:g} h): replay it on its own to see what it would have raised"
+            )))  # fmt: skip
+        return mentions if kept is None else kept
 
     async def advance(self, now: float) -> list[AlertTransition]:
         """Let event time pass with no mention (live: driven by the clock when idle)."""

@@ -107,7 +107,9 @@ async def _decide(
 ) -> None:
     for transition in await engine.process(batch):
         sink(transition)
-    dead_letter.set_aside(engine.take_set_aside().mentions, "(thread state)")
+    aside = engine.take_set_aside()
+    dead_letter.set_aside(aside.too_late, "created_at")
+    dead_letter.set_aside(aside.mentions, "(thread state)")
 
 
 def _show_progress(out: TextIO, engine: Engine, seconds: float) -> None:

@@ -128,8 +128,12 @@ class Runtime:
         self.metrics.mentions_set_aside.labels("batch_dropped").inc(len(arrivals))
 
     def _left_out(self, aside: SetAside) -> None:
-        """Threads the engine left out (their stored state is unreadable): counted, each
-        logged once, their mentions dead-lettered. The others of the batch were decided."""
+        """Mentions too late for the stream, and threads the engine left out (their stored
+        state is unreadable): counted, each thread logged once, their mentions dead-lettered.
+        The others of the batch were decided."""
+        if aside.too_late:
+            self.inbox.dead_letter.set_aside(aside.too_late, "created_at")
+            self.metrics.mentions_set_aside.labels("too_late").inc(len(aside.too_late))
         if not aside.unreadable:
             return
         self.metrics.thread_states_unreadable.inc(len(aside.unreadable))
