@@ -261,6 +261,21 @@ async def test_secrets_only_the_daemon_holds_are_not_needed_to_silence(
     assert await cli.silences() == {"united": cli.now + 7200}
 
 
+async def test_a_token_only_the_daemon_holds_is_taken_from_the_environment(
+    cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # http.token is env:NAME set only in the service's environment; on-call exports
+    # WATCHTOWER_TOKEN, as the README says, and that is what is sent
+    monkeypatch.delenv(TOKEN_VAR)
+    code, _, err = await cli.run("list", "--config", str(cli.config))
+    assert code == 2
+    assert f"http.token: environment variable {TOKEN_VAR} is not set" in err
+    monkeypatch.setenv("WATCHTOWER_TOKEN", TOKEN)
+    code, _, err = await cli.run("add", "united", "--for", "1h", "--config", str(cli.config))
+    assert (code, err) == (0, "")
+    assert await cli.silences() == {"united": cli.now + 3600}
+
+
 def test_a_config_listening_on_any_free_port_needs_url(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.yaml", 0)
     with pytest.raises(ConfigError, match=r"http.port: 0 \(any free port\) cannot be reached"):

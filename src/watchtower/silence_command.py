@@ -4,8 +4,9 @@ A thin client of the daemon's ``/v1/silences`` API (stdlib ``urllib``: three sma
 not need an event loop). The daemon's address comes from ``--url``, else from the ``http`` section
 of ``--config`` (the address it listens on), else ``http://127.0.0.1:8080``; the bearer token from
 that config's ``http.token`` (``env:NAME`` and ``file:PATH`` resolved as the daemon resolves
-them; the config's other secrets are left alone), else ``$WATCHTOWER_TOKEN``. The token is
-sent, never printed.
+them; the config's other secrets are left alone), else ``$WATCHTOWER_TOKEN`` (also when
+``http.token`` names a variable only the daemon's environment sets). The token is sent, never
+printed.
 
 Exit 0 when done; 1 when the daemon refused (401 token, 400 naming the field, 404 no such
 silence); 2 for a bad config or usage; 3 when the daemon could not be reached.
@@ -163,7 +164,13 @@ def target_of(url: str | None, config_path: Path | None) -> Target:
         url = f"http://{url}"
     token = None
     if http is not None and http.token is not None:
-        token = resolve_secret(http.token, "http.token") or None
+        try:
+            token = resolve_secret(http.token, "http.token") or None
+        except ConfigError:
+            # env:NAME set only where the daemon runs (systemd's EnvironmentFile): on-call's
+            # shell may give the token as $WATCHTOWER_TOKEN instead
+            if not os.environ.get(TOKEN_ENV):
+                raise
     if token is None and os.environ.get(TOKEN_ENV):
         token = Secret(os.environ[TOKEN_ENV])
     return Target(url.rstrip("/"), token)
