@@ -134,6 +134,10 @@ class Runtime:
         if aside.too_late:
             self.inbox.dead_letter.set_aside(aside.too_late, "created_at")
             self.metrics.mentions_set_aside.labels("too_late").inc(len(aside.too_late))
+            log.warning(
+                "mentions too old for the stream set aside",
+                extra=kv(mentions=len(aside.too_late), first=aside.too_late[0][1]),
+            )
         if not aside.unreadable:
             return
         self.metrics.thread_states_unreadable.inc(len(aside.unreadable))
