@@ -19,6 +19,7 @@ from watchtower.config import (
     Config,
     DaemonConfig,
     Duration,
+    HttpConfig,
     InputConfig,
     LevelConfig,
     MomentumConfig,
@@ -36,6 +37,7 @@ from watchtower.sources.inbox import Arrival
 from watchtower.sources.records import BodyError, decode_body
 from watchtower.systemd import Notifier, watchdog_interval
 
+from servers import RedisServer
 from streams import burst, mention, stream
 
 
@@ -375,3 +377,38 @@ async def test_the_storm_gauge_counts_brands_in_a_storm() -> None:
     assert await feed(range(24, 27), 120) == 1  # two storm buckets in a row, then a third
     assert await feed(range(27, 40), 12) == 0  # back near the forecast for over an hour
     await d.teardown()
+
+
+async def test_what_a_store_outage_leaves_undecided_at_shutdown_is_dead_lettered(
+    tmp_path: Path, server_binaries: dict[str, str]
+) -> None:
+    """The store goes down, mentions keep arriving (taken: HTTP said 202, MQTT acked), then
+    SIGTERM: what the engine could not decide within shutdown_timeout is kept, not lost."""
+    redis = RedisServer(server_binaries["redis-server"], tmp_path)
+    dead = tmp_path / "dead.jsonl"
+    config = Config(
+        state=StateConfig(backend="redis", redis_url=Secret(redis.url)),
+        input=InputConfig(dead_letter=str(dead)),
+        http=HttpConfig(enabled=False),
+        daemon=DaemonConfig(shutdown_timeout=Duration(1.0), batch_size=4),
+    )
+    d = Daemon(config, handle_signals=False)
+    running = asyncio.create_task(d.run())
+    try:
+        await asyncio.wait_for(d.ready.wait(), 10)
+        redis.stop()
+        records = [mention(f"m{i}", i, "x") for i in range(10)]
+        assert d.runtime.inbox.offer("http", [from_dict(r, 100) for r in records])
+        await asyncio.sleep(0.3)  # the batcher holds a batch, retrying the outage
+        d.stop()
+        assert await asyncio.wait_for(running, 30) == 0
+    finally:
+        redis.stop()
+    entries = [orjson.loads(line) for line in dead.read_bytes().splitlines()]
+    assert sorted(orjson.loads(e["record"])["id"] for e in entries) == sorted(
+        r["id"] for r in records
+    )
+    assert {(e["source"], e["field"]) for e in entries} == {("engine", "(shutdown)")}
+    assert "daemon.shutdown_timeout" in entries[0]["error"]
+    metric = "watchtower_mentions_set_aside_total"
+    assert d.runtime.metrics.registry.get_sample_value(metric, {"reason": "shutdown"}) == 10

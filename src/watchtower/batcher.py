@@ -90,6 +90,11 @@ class Batcher:
                     await asyncio.sleep(backoff_delay(attempt - 1))
                 else:
                     return
+        except asyncio.CancelledError:
+            # shutdown ran out of time with this batch undecided (the store down, say): kept
+            # in the dead letter, not lost with the process
+            self.runtime.set_aside_at_shutdown(batch)
+            raise
         finally:
             for _ in batch:
                 self.queue.task_done()

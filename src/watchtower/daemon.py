@@ -31,7 +31,7 @@ from watchtower.metrics import Metrics
 from watchtower.persist import restore_learned, save_learned
 from watchtower.runtime import Runtime, config_summary
 from watchtower.sources.http import HttpServer
-from watchtower.sources.inbox import Inbox
+from watchtower.sources.inbox import Arrival, Inbox
 from watchtower.sources.mqtt import MqttSource
 from watchtower.systemd import Notifier, watchdog_interval
 from watchtower.wiring import build_engine, build_store
@@ -165,6 +165,8 @@ class Daemon:
         await _cancel(tasks.pop("mqtt", None))  # unacknowledged messages stay with the broker
         if not await _before(deadline, rt.inbox.queue.join()):
             log.error("drain timed out", extra=kv(unprocessed=rt.inbox.queue.qsize()))
+            await _cancel(tasks.pop("batcher", None))  # its batch in hand is set aside
+            rt.set_aside_at_shutdown(_take_all(rt.inbox.queue))
         try:
             left = await rt.delivery.drain(max(0.0, deadline - loop.time()))
         except Exception as exc:
@@ -203,6 +205,14 @@ async def _before(deadline: float, work: Coroutine[Any, Any, None]) -> bool:
     except TimeoutError:
         return False
     return True
+
+
+def _take_all(queue: asyncio.Queue[Arrival]) -> list[Arrival]:
+    taken = []
+    while not queue.empty():
+        taken.append(queue.get_nowait())
+        queue.task_done()
+    return taken
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:

@@ -130,7 +130,7 @@ class Metrics:
         self.mentions_set_aside = Counter(
             "watchtower_mentions_set_aside",
             "Mentions accepted but never decided (dead-lettered when input.dead_letter is set)",
-            ["reason"],  # batch_dropped | unreadable_state | too_late
+            ["reason"],  # batch_dropped | unreadable_state | too_late | shutdown
             registry=r,
         )
         self.thread_states_unreadable = Counter(

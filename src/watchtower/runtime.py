@@ -127,6 +127,17 @@ class Runtime:
         self.inbox.dead_letter.set_aside([(a.mention, reason) for a in arrivals], "(batch)")
         self.metrics.mentions_set_aside.labels("batch_dropped").inc(len(arrivals))
 
+    def set_aside_at_shutdown(self, arrivals: Sequence[Arrival]) -> None:
+        """Mentions still undecided when shutdown's time ran out: dead-lettered, and counted.
+        (One cut off inside a batch whose store write did land may be decided twice if it is
+        ingested again: at least once, never silently lost.)"""
+        if not arrivals:
+            return
+        reason = "not decided before daemon.shutdown_timeout ran out (was the store reachable?)"
+        self.inbox.dead_letter.set_aside([(a.mention, reason) for a in arrivals], "(shutdown)")
+        self.metrics.mentions_set_aside.labels("shutdown").inc(len(arrivals))
+        log.error("mentions undecided at shutdown, dead-lettered", extra=kv(mentions=len(arrivals)))
+
     def _left_out(self, aside: SetAside) -> None:
         """Mentions too late for the stream, and threads the engine left out (their stored
         state is unreadable): counted, each thread logged once, their mentions dead-lettered.
