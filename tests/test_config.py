@@ -69,6 +69,9 @@ def test_shipped_config_is_the_builtin_defaults() -> None:
         ("scoring:\n  min_negativity: .nan\n", "scoring.min_negativity", "finite"),
         ("sentiment:\n  prior_weight: .inf\n", "sentiment.prior_weight", "finite"),
         ("levels:\n  - {name: w, enter: .nan, exit: 0.1}\n", "levels[0].enter", "finite"),
+        # a file truncated mid-edit, then reloaded, would drop every route and level
+        ("", "(file)", "holds no settings: write {} for the defaults"),
+        ("# all commented out\n", "(file)", "holds no settings"),
     ],
 )
 def test_bad_config_names_the_key(tmp_path: Path, text: str, key: str, reason: str) -> None:

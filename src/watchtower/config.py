@@ -528,4 +528,8 @@ def load_config(path: Path | None, *, resolve_secrets: bool = True) -> Config:
     """
     if path is None:
         return Config()
-    return build(Config, load_yaml(path), secrets=resolve_secrets)
+    data = load_yaml(path)
+    if data is None:  # empty, or comments only: a file truncated mid-edit, reloaded, would
+        # otherwise drop every route and level without a word
+        raise ConfigError("(file)", f"{path} holds no settings: write {{}} for the defaults")
+    return build(Config, data, secrets=resolve_secrets)
