@@ -6,11 +6,14 @@ import asyncio
 import dataclasses
 import logging
 import socket
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import orjson
 import pytest
+import redis.asyncio as redis
 
+from watchtower import lifecycle
 from watchtower.backoff import backoff_delay
 from watchtower.batcher import Batcher, advance_when_idle, is_outage
 from watchtower.clock import ManualClock
@@ -35,6 +38,7 @@ from watchtower.mention import from_dict
 from watchtower.sources import records
 from watchtower.sources.inbox import Arrival
 from watchtower.sources.records import BodyError, decode_body
+from watchtower.state import keys
 from watchtower.systemd import Notifier, watchdog_interval
 
 from servers import RedisServer
@@ -412,3 +416,45 @@ async def test_what_a_store_outage_leaves_undecided_at_shutdown_is_dead_lettered
     assert "daemon.shutdown_timeout" in entries[0]["error"]
     metric = "watchtower_mentions_set_aside_total"
     assert d.runtime.metrics.registry.get_sample_value(metric, {"reason": "shutdown"}) == 10
+
+
+async def test_a_redis_emptied_behind_the_daemon_is_logged_and_counted(
+    redis_url: str,
+    client: redis.Redis,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    monkeypatch.setattr(lifecycle, "HOUSEKEEPING_EVERY", 0.05)
+    config = Config(
+        state=StateConfig(backend="redis", redis_url=Secret(redis_url)),
+        http=HttpConfig(enabled=False),
+    )
+    d = Daemon(config, handle_signals=False)
+    running = asyncio.create_task(d.run())
+
+    def lost() -> float | None:
+        return d.runtime.metrics.registry.get_sample_value("watchtower_store_state_lost_total")
+
+    async def soon(check: Callable[[], Awaitable[object]]) -> bool:
+        for _ in range(250):  # 5 s at most: housekeeping runs every 0.05 s here
+            if await check():
+                return True
+            await asyncio.sleep(0.02)
+        return False
+
+    try:
+        await asyncio.wait_for(d.ready.wait(), 10)
+        assert await soon(lambda: client.exists(keys.EPOCH))  # the first round noted it
+        await asyncio.sleep(0.2)
+        assert lost() == 0
+
+        async def counted() -> bool:
+            return lost() == 1
+
+        await client.flushall()
+        assert await soon(counted)
+    finally:
+        d.stop()
+        assert await asyncio.wait_for(running, 20) == 0
+    said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert any("the state store lost what it held" in m for m in said)

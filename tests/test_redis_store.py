@@ -306,3 +306,25 @@ async def test_memory_and_redis_give_the_same_alerts(redis_url: str, root_memory
         assert await in_redis.active_threads() == await memory.active_threads()
     finally:
         await in_redis.close()
+
+
+async def test_a_flushed_redis_is_noticed_once_by_every_worker(
+    store: RedisStore, client: redis.Redis, redis_url: str
+) -> None:
+    other = RedisStore(redis_url, thread_ttl=TTL, max_threads=1000, root_memory=3600.0)
+    try:
+        assert not await store.lost_state()  # the first look only notes the epoch
+        assert not await other.lost_state()
+        await store.save([rich_state("t1")])
+        assert not await store.lost_state()
+        await client.flushall()  # behind the workers' backs
+        assert await store.lost_state()
+        assert await other.lost_state()  # it finds the epoch the first one set anew
+        assert not await store.lost_state()  # once
+        assert not await other.lost_state()
+        assert await store.load(["t1"]) == {}  # not served from what the process held
+    finally:
+        await other.close()
+    assert not await MemoryStore(
+        thread_ttl=TTL, max_threads=10, root_memory=60.0, max_roots=10
+    ).lost_state()

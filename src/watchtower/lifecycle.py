@@ -107,10 +107,18 @@ async def watchdog(notifier: Notifier, interval: float, runtime: Runtime) -> Non
 
 
 async def housekeeping(runtime: Runtime) -> None:
-    """Refresh the gauges that need a store round trip; a failure waits for the next round."""
+    """Refresh the gauges that need a store round trip, and notice a store that lost its
+    state; a failure waits for the next round."""
     while True:
         try:
             runtime.metrics.active_threads.set(await runtime.store.thread_count())
+            if await runtime.store.lost_state():
+                runtime.metrics.store_state_lost.inc()
+                log.error(
+                    "the state store lost what it held (flushed, or restarted empty): thread"
+                    " states, open episodes and sent-notification marks are gone, so alerts may"
+                    " repeat and open episodes will not resolve; keep Redis persistent"
+                )
         except Exception as exc:
             log.warning("gauge refresh failed", extra=kv(error=repr(exc)))
         await asyncio.sleep(HOUSEKEEPING_EVERY)

@@ -133,6 +133,11 @@ class Metrics:
             ["reason"],  # batch_dropped | unreadable_state | too_late | shutdown
             registry=r,
         )
+        self.store_state_lost = Counter(
+            "watchtower_store_state_lost",
+            "Times the state store was found to have lost what it held (flushed, restarted empty)",
+            registry=r,
+        )
         self.thread_states_unreadable = Counter(
             "watchtower_thread_states_unreadable",
             "Times a thread was left out: its stored state is another build's, or corrupt",

@@ -88,6 +88,10 @@ def ttl_ms(seconds: float) -> int:
 # Give global outbox keys their own hash tag, e.g. f"{PREFIX}:{{outbox}}:pending".
 
 # Every outbox key shares the {outbox} tag: the outbox scripts touch several of them at once.
+# A random token each store sets if absent and checks later: gone (or another), Redis lost what
+# it held (FLUSHALL, a restart without persistence) behind the workers' backs.
+EPOCH = f"{PREFIX}:{{meta}}:epoch"
+
 _OUTBOX = f"{PREFIX}:{{outbox}}"
 # Entries not yet finished: a hash of entry id ("<episode>#<seq>|<route>") -> entry JSON.
 OUTBOX_ENTRIES = f"{_OUTBOX}:entries"

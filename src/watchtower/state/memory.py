@@ -88,6 +88,9 @@ class MemoryStore:
     async def thread_count(self) -> int:
         return len(self._threads)
 
+    async def lost_state(self) -> bool:
+        return False  # it lives and dies with the process
+
     async def close(self) -> None:
         self._threads.clear()
         self._roots.clear()

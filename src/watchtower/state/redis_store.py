@@ -48,6 +48,7 @@ import dataclasses
 import math
 import operator
 import time
+import uuid
 import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence, Set
@@ -188,6 +189,7 @@ class RedisStore:
         self._states: OrderedDict[str, ThreadState] = OrderedDict()
         self._cached_threads = cached_threads
         self._closed = False
+        self._epoch: str | None = None  # the EPOCH token this process saw (lost_state)
         self.evicted = 0  # threads this process dropped by the size cap before their TTL
 
     @classmethod
@@ -332,6 +334,21 @@ class RedisStore:
 
     async def thread_count(self) -> int:
         return int(await self._client.zcard(keys.THREAD_INDEX))
+
+    async def lost_state(self) -> bool:
+        """The EPOCH token set if absent and read back: another than the one seen before
+        means the keys were lost (any worker that noticed first set the new one). What this
+        process holds of the old state (cached threads and roots) is dropped with it."""
+        mine = uuid.uuid4().hex
+        await self._client.set(keys.EPOCH, mine, nx=True)
+        raw = await self._client.get(keys.EPOCH)
+        seen = mine if raw is None else as_text(raw)
+        lost = self._epoch is not None and seen != self._epoch
+        self._epoch = seen
+        if lost:
+            self._states.clear()
+            self._roots.clear()
+        return lost
 
     async def get_blob(self, name: str) -> bytes | None:
         """Opaque persisted bytes (model state), or None when never set."""

@@ -57,6 +57,10 @@ class Store(Protocol):
     async def thread_count(self) -> int:
         """Threads currently held."""
 
+    async def lost_state(self) -> bool:
+        """True (once) when the store is found to have lost what it held since the last call:
+        a shared backend flushed, or restarted empty. Called periodically by the daemon."""
+
     async def close(self) -> None:
         """Release connections; calling it twice is harmless."""
 
