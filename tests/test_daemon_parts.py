@@ -15,7 +15,7 @@ import redis.asyncio as redis
 
 from watchtower import lifecycle
 from watchtower.backoff import backoff_delay
-from watchtower.batcher import Batcher, advance_when_idle, is_outage
+from watchtower.batcher import Batcher, advance_when_idle
 from watchtower.clock import ManualClock
 from watchtower.config import (
     AlertConfig,
@@ -31,7 +31,7 @@ from watchtower.config import (
     StateConfig,
 )
 from watchtower.daemon import Daemon
-from watchtower.errors import OutputError
+from watchtower.errors import OutputError, is_outage
 from watchtower.lifecycle import reload_from
 from watchtower.logs import KeyValueFormatter, configure, kv
 from watchtower.mention import from_dict

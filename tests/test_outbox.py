@@ -26,7 +26,7 @@ from watchtower.config import Config, Duration, NotifyConfig, RouteConfig, Secre
 from watchtower.metrics import Metrics
 from watchtower.state.redis_store import connect
 
-from servers import Receiver, start_receiver
+from servers import Receiver, free_port, start_receiver
 
 NOW = 1_790_000_000.0
 EPISODE = "tw:1@1789999000"
@@ -521,3 +521,22 @@ async def test_build_outbox_store_follows_the_state_backend(redis_url: str) -> N
     assert await store.pending() == {}
     await store.close()
     await store.close()  # twice is harmless
+
+
+async def test_a_store_outage_is_a_warning_line_a_round_not_a_traceback(
+    receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    # a Redis nobody answers at: every round of the loop fails on the store
+    store = RedisOutboxStore(connect(f"redis://127.0.0.1:{free_port()}/0"), owned=True)
+    d = delivery(settings(chat(receiver)), store, ManualClock(NOW))
+    running = asyncio.create_task(d.run())
+    try:
+        await eventually(lambda: any("outbox" in r.getMessage() for r in caplog.records))
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+        await store.close()
+    [said] = [r for r in caplog.records if r.name == "watchtower.alerting.outbox"][:1]
+    assert said.levelname == "WARNING"
+    assert said.getMessage().startswith("outbox: store unreachable; retrying in ")
+    assert said.exc_info is None

@@ -15,6 +15,7 @@ import asyncio
 import logging
 
 from watchtower.backoff import backoff_delay
+from watchtower.errors import is_outage
 from watchtower.heap import settle
 from watchtower.logs import kv
 from watchtower.runtime import Runtime
@@ -24,17 +25,6 @@ log = logging.getLogger(__name__)
 
 POISON_AFTER = 5  # a batch failing this often for a reason that is not an outage is dropped
 IDLE_CHECK_MAX = 10.0  # seconds between idle checks at most, whatever alerts.tick says
-_OUTAGE_NAMES = ("Connection", "Timeout", "Busy", "ReadOnly")  # store errors worth waiting out
-
-
-def is_outage(exc: BaseException) -> bool:
-    """A failure of something outside (the store is down): retry as long as it takes.
-
-    Named, not imported: the state backend's client library stays confined to its module.
-    """
-    if isinstance(exc, OSError | TimeoutError):
-        return True
-    return any(name in cls.__name__ for cls in type(exc).__mro__ for name in _OUTAGE_NAMES)
 
 
 class Batcher:

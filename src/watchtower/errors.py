@@ -52,3 +52,17 @@ class OutputError(WatchtowerError):
 class InputError(WatchtowerError):
     """An input that cannot be used: a file that cannot be read (to its end), or that is not
     what the command reads (another dataset's); the message names the file and where."""
+
+
+_OUTAGE_NAMES = ("Connection", "Timeout", "Busy", "ReadOnly")  # store errors worth waiting out
+
+
+def is_outage(exc: BaseException) -> bool:
+    """A failure of something outside (the store is down): retry as long as it takes, and say
+    so in one line, not a traceback.
+
+    Named, not imported: the state backend's client library stays confined to its module.
+    """
+    if isinstance(exc, OSError | TimeoutError):
+        return True
+    return any(name in cls.__name__ for cls in type(exc).__mro__ for name in _OUTAGE_NAMES)

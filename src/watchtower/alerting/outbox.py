@@ -50,6 +50,7 @@ from watchtower.alerting.silence import Suppression, suppressed
 from watchtower.backoff import retry_delay
 from watchtower.clock import Clock
 from watchtower.config import Config, level_rank
+from watchtower.errors import is_outage
 from watchtower.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,13 @@ class Delivery:
                 if await self._send_due():
                     continue  # more may be due
                 delay = await self._delay()
-            except Exception:  # the stage boundary: the store failed; log and try again later
-                log.exception("outbox: sending loop failed; retrying in %.0f s", ERROR_PAUSE)
+            except Exception as exc:  # the stage boundary: the store failed; try again later
+                if is_outage(exc):  # the store is down: a line each time, not a traceback
+                    log.warning(
+                        "outbox: store unreachable; retrying in %.0f s: %r", ERROR_PAUSE, exc
+                    )
+                else:
+                    log.exception("outbox: sending loop failed; retrying in %.0f s", ERROR_PAUSE)
                 delay = ERROR_PAUSE
             await self._idle(delay)
 
