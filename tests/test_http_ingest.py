@@ -7,6 +7,7 @@ batcher, so what a request queued stays in the inbox where the test can count it
 from __future__ import annotations
 
 import asyncio
+import gzip
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -116,6 +117,24 @@ async def test_probes_metrics_and_board_need_no_token(api: Api) -> None:
         assert r.status == 503  # tasks not started: not ready
         assert data["checks"]["started"] is False
         assert data["checks"]["store"] is True
+
+
+async def test_a_body_its_content_encoding_does_not_decode_is_a_counted_400(api: Api) -> None:
+    """Content-Encoding: gzip on a body that is not gzip made aiohttp's reader raise inside
+    the handler: 500, a traceback, and nothing counted."""
+    body = orjson.dumps(record("m1"))
+    lying = {**JSON, "Content-Encoding": "gzip", "Connection": "close"}  # aiohttp then closes
+    status, data = await api.post("/v1/mentions", body, lying)
+    assert (status, data) == (
+        400, {"error": "the body does not decode as its Content-Encoding (gzip) says"}
+    )  # fmt: skip
+    assert (await api.post("/v1/feedback", body, lying))[0] == 400
+    assert api.rejected("bad_body") == 1  # ingest's only
+    assert api.queued == 0
+    status, data = await api.post(
+        "/v1/mentions", gzip.compress(body), {**JSON, "Content-Encoding": "gzip"}
+    )
+    assert (status, data["accepted"]) == (202, 1)  # a real gzip body is read as ever
 
 
 async def test_body_over_the_limit_is_413(api: Api) -> None:

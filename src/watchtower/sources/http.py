@@ -136,11 +136,17 @@ async def read_limited(request: web.Request, limit: int, setting: str = "") -> b
         raise _too_large(limit, setting)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit, setting)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit, setting)
+            chunks.append(chunk)
+    except web.RequestPayloadError:  # a body its Content-Encoding does not decode
+        encoding = request.headers.get("Content-Encoding", "none")
+        raise BodyError(
+            f"the body does not decode as its Content-Encoding ({encoding}) says"
+        ) from None
     return b"".join(chunks)
 
 
@@ -163,12 +169,11 @@ async def _ingest(request: web.Request) -> web.Response:
         return _refuse(service, "shutting_down", 0)  # the body is not even read
     try:
         body = await read_limited(request, config.http.max_body_bytes, "http.max_body_bytes")
+        decoded = decode_body(body, kind, config.input.max_text_chars)
     except web.HTTPRequestEntityTooLarge:
         _count_rejected(service, "too_large")
         raise
-    try:
-        decoded = decode_body(body, kind, config.input.max_text_chars)
-    except BodyError as exc:
+    except BodyError as exc:  # not records, or not even readable as its encoding says
         _count_rejected(service, "bad_body")
         return _json({"error": str(exc)}, 400)
     inbox = service.inbox
@@ -243,7 +248,7 @@ async def _threads(request: web.Request) -> web.Response:
 async def _feedback(request: web.Request) -> web.Response:
     try:
         data = orjson.loads(await read_limited(request, _SMALL_BODY))
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, BodyError):
         return _json({"error": "body must be a JSON object"}, 400)
     problem = _feedback_problem(data)
     if problem is not None:
@@ -276,7 +281,7 @@ async def _silence(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     try:
         data = orjson.loads(await read_limited(request, _SMALL_BODY))
-    except orjson.JSONDecodeError:
+    except (orjson.JSONDecodeError, BodyError):
         return _json({"error": "body must be a JSON object"}, 400)
     try:
         brand, until = _silence_request(data, service.clock.now())
