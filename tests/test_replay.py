@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 from collections.abc import Callable
@@ -11,6 +12,10 @@ import orjson
 import pytest
 
 from watchtower.cli import main
+from watchtower.config import Config
+from watchtower.mention import from_dict
+from watchtower.synth import generate
+from watchtower.wiring import build_engine
 
 from streams import chatter, to_jsonl
 from test_engine import angry_burst
@@ -177,3 +182,22 @@ def test_a_mention_older_than_the_stream_by_more_than_thread_ttl_is_dead_lettere
     assert (
         f"mentions: {len(today) + 1} accepted, {len(old)} rejected (created_at: {len(old)})" in out
     )
+
+
+def test_a_sparse_stream_replays_as_the_live_daemon_decides_it(tmp_path: Path) -> None:
+    """512 mentions of a sparse stream span up to 12 minutes of event time, more than the
+    momentum model's 5 minutes of settling: cut there, a replay gave other alerts than the
+    live daemon's millisecond batches. Replay cuts batches at a minute of event time too."""
+    records = list(generate(5, threads=300, hours=2))
+    code, alerts = replay(tmp_path, to_jsonl(records))
+    assert code == 0
+
+    async def one_by_one() -> list[bytes]:
+        engine = build_engine(Config())
+        out = []
+        for record in records:
+            out += await engine.process([from_dict(record, 4000)])
+        return [t.to_json() for t in out]
+
+    assert alerts.splitlines() == asyncio.run(one_by_one())
+    assert len(alerts.splitlines()) > 10

@@ -16,7 +16,18 @@ from watchtower.heap import settle, streaming_heap
 from watchtower.mention import Mention, decode
 from watchtower.sources.files import read_lines
 
-BATCH_SIZE = 512  # replays cut batches here; the results do not depend on it
+BATCH_SIZE = 512  # replays cut batches here at most
+# ...and before a batch spans more event time than this: the momentum model's cross-thread
+# state settles for 5 minutes (SETTLE), so a batch spanning longer (512 mentions of a sparse
+# stream) gave other alerts than the live daemon's millisecond batches; under it, none
+BATCH_SPAN = 60.0
+
+
+def full(batch: list[Mention], coming: Mention) -> bool:
+    """Whether ``batch`` is to be decided before ``coming`` joins it."""
+    return len(batch) >= BATCH_SIZE or (
+        bool(batch) and coming.created_at - batch[0].created_at > BATCH_SPAN
+    )
 
 
 @dataclass
@@ -72,17 +83,18 @@ async def _replay(
     unreadable: list[str] = []
     for path, number, line in _lines(paths, unreadable):
         try:
-            batch.append(decode(line, max_chars))
+            mention = decode(line, max_chars)
         except InvalidMention as error:
             dead_letter.reject(path, f"line {number}", error, line)
             continue
-        if len(batch) >= BATCH_SIZE:
+        if full(batch, mention):
             await _decide(batch, engine, sink, dead_letter)
             batch = []
             settle()
             if progress is not None and time.perf_counter() - shown > 0.5:
                 shown = time.perf_counter()
                 _show_progress(progress, engine, shown - started)
+        batch.append(mention)
     await _decide(batch, engine, sink, dead_letter)
     if progress is not None:
         progress.write("\n")

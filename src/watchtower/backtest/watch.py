@@ -17,7 +17,7 @@ from watchtower.alerting.alert import AlertTransition
 from watchtower.config import Config
 from watchtower.decide.levels import Decision, Levels
 from watchtower.mention import Mention
-from watchtower.replay import BATCH_SIZE
+from watchtower.replay import full
 from watchtower.state.thread_state import Episode
 from watchtower.wiring import build_engine
 
@@ -66,10 +66,10 @@ async def run_engine(config: Config, stream: Iterable[Mention]) -> WatchRun:
     started = time.perf_counter()
     batch: list[Mention] = []
     for mention in stream:
-        batch.append(mention)
-        if len(batch) >= BATCH_SIZE:
+        if full(batch, mention):  # as replay cuts them
             _note(run, await engine.process(batch))
             batch = []
+        batch.append(mention)
     _note(run, await engine.process(batch))
     run.mentions = engine.stats.mentions
     run.seconds = time.perf_counter() - started
