@@ -122,8 +122,8 @@ def _accepts(port: int) -> bool:
 class RedisServer:
     """A throwaway redis-server: no snapshots, no AOF, its files in ``directory``."""
 
-    def __init__(self, binary: str, directory: Path) -> None:
-        self.port = free_port()
+    def __init__(self, binary: str, directory: Path, port: int | None = None) -> None:
+        self.port = free_port() if port is None else port  # a port: a restart, emptied
         self.directory = directory
         self._log = directory / "redis.log"
         command = [binary, "--port", str(self.port), "--bind", HOST, "--save", ""]

@@ -458,3 +458,15 @@ async def test_a_redis_emptied_behind_the_daemon_is_logged_and_counted(
         assert await asyncio.wait_for(running, 20) == 0
     said = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
     assert any("the state store lost what it held" in m for m in said)
+
+
+async def test_a_redelivered_mention_is_dropped_and_counted() -> None:
+    d = Daemon(Config(), handle_signals=False)
+    rt = d.runtime
+    arrivals = [Arrival(from_dict(mention(f"m{i}", i, "x"), 100), 0.0, "mqtt") for i in range(4)]
+    await rt.decide(arrivals)
+    await rt.decide(arrivals[1:])  # the broker redelivers what it had not seen acknowledged
+    repeated = rt.metrics.registry.get_sample_value("watchtower_mentions_repeated_total")
+    assert repeated == 3
+    assert rt.engine.stats.mentions == 4
+    await d.teardown()

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from watchtower.alerting.alert import AlertTransition
-from watchtower.config import Config, ScoringConfig
+from watchtower.config import Config, InputConfig, ScoringConfig, Secret, StateConfig
 from watchtower.engine import Engine
 from watchtower.mention import from_dict
 from watchtower.wiring import build_engine
 
+from servers import RedisServer
 from streams import T0, burst, chatter, mention, stream
 
 ANGRY = "@acme you lost my bag again, worst airline ever, furious and disgusted"
@@ -97,6 +100,44 @@ async def test_what_is_too_late_for_the_stream_does_not_depend_on_batches(batch:
     assert engine.stats.mentions == 3
     assert engine.stats.threads_created == 3  # a, b, in-time: "ancient" never became one
     assert engine.take_set_aside().too_late == []  # taken once
+
+
+async def test_a_mention_delivered_twice_counts_once() -> None:
+    """Six complaints from six people: nothing fires. The same six delivered eight times
+    (MQTT redelivery, a client resending) used to fire watch and then critical."""
+    six = [mention(f"d{i}", 10 * i, ANGRY, parent="d0" if i else None) for i in range(6)]
+    assert await run(six, Config()) == []
+    assert await run(six * 8, Config(), batch=6) == []  # across batches
+    assert await run(six * 8, Config(), batch=48) == []  # within one
+    engine = build_engine(Config())
+    await engine.process([from_dict(r, 4000) for r in six * 3])
+    assert (engine.stats.mentions, engine.stats.repeats) == (6, 12)
+    forgetful = build_engine(Config(input=InputConfig(remembered_ids=0)))  # off: as before
+    assert await forgetful.process([from_dict(r, 4000) for r in six * 8])
+
+
+async def test_a_batch_that_failed_is_no_repeat_of_itself(
+    server_binaries: dict[str, str], tmp_path: Path
+) -> None:
+    """The ids join the memory once their batch is decided: a batch that failed on a store
+    outage and is retried once the store is back is decided in full."""
+    server = RedisServer(server_binaries["redis-server"], tmp_path)
+    config = Config(state=StateConfig(backend="redis", redis_url=Secret(server.url)))
+    engine = build_engine(config)
+    batch = [from_dict(r, 4000) for r in angry_burst()[:50]]
+    try:
+        server.stop()
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await engine.process(batch)
+        server = RedisServer(server_binaries["redis-server"], tmp_path, port=server.port)
+        await engine.process(batch)
+        assert engine.stats.repeats == 0
+        in_r1 = sum(m.id == "r1" or m.parent == "r1" for m in batch)
+        assert in_r1 > 10
+        assert (await engine.store.load(["r1"]))["r1"].count == in_r1  # each mention once
+    finally:
+        await engine.store.close()
+        server.stop()
 
 
 async def test_a_resolved_thread_fires_again_only_on_new_momentum() -> None:

@@ -115,7 +115,7 @@ def test_a_truncated_or_non_gzip_input_is_reported_and_the_run_goes_on(
         with contextlib.suppress(EOFError, OSError):
             got.extend(readable)
     after = tmp_path / "after.jsonl"
-    after.write_bytes(to_jsonl(chatter(5, 60)))
+    after.write_bytes(to_jsonl([{**r, "id": f"after-{r['id']}"} for r in chatter(5, 60)]))
     assert main(["replay", str(bad), str(after), "--quiet"]) == 1
     out, err = capsys.readouterr()
     read = f"after line {len(got)}" if got else "before its first line"
@@ -201,3 +201,15 @@ def test_a_sparse_stream_replays_as_the_live_daemon_decides_it(tmp_path: Path) -
 
     assert alerts.splitlines() == asyncio.run(one_by_one())
     assert len(alerts.splitlines()) > 10
+
+
+def test_a_file_replayed_twice_in_one_run_counts_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = to_jsonl(chatter(30, 60))
+    (tmp_path / "a.jsonl").write_bytes(data)
+    (tmp_path / "again.jsonl").write_bytes(data)
+    assert main(["replay", str(tmp_path / "a.jsonl"), str(tmp_path / "again.jsonl")]) == 0
+    assert (
+        "mentions: 30 accepted, 0 rejected, 30 repeats of an id dropped" in capsys.readouterr().out
+    )

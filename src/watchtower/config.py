@@ -105,10 +105,14 @@ class InputConfig:
     # Live sources refuse mentions stamped later than now + this: a source with a bad clock
     # would otherwise move event time ahead and resolve every open alert as "quiet".
     max_future: Duration = Duration(300)
+    # The latest mention ids each process remembers: a mention whose id is among them is a
+    # repeat (MQTT redelivers, HTTP clients resend) and is dropped, not counted again; 0: off.
+    remembered_ids: int = 200_000
 
     def __post_init__(self) -> None:
         # 0 would refuse every text, or forget every root at once (no reply joins its thread)
         _at_least(self, 1, "max_text_chars", "max_remembered_roots")
+        _at_least(self, 0, "remembered_ids")
         _longer_than_zero(self, "root_memory")
 
 

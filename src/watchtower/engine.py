@@ -10,7 +10,7 @@ a file and the live daemon give the same alerts for the same stream.
 from __future__ import annotations
 
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -49,6 +49,7 @@ class EngineStats:
     mentions: int = 0
     threads_created: int = 0
     redone: int = 0  # thread updates redone: another worker had changed the thread meanwhile
+    repeats: int = 0  # mentions dropped as repeats of one already decided (their id)
     transitions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (level, state)
 
 
@@ -92,6 +93,7 @@ class Engine:
         self.stats = EngineStats()
         self.set_aside = SetAside()
         self.watermark: float | None = None  # the latest event time seen
+        self._seen: OrderedDict[str, None] = OrderedDict()  # the latest ids (_first_seen)
         self._next_tick: float | None = None
         self._position = 0
 
@@ -116,7 +118,7 @@ class Engine:
 
     async def process(self, mentions: Sequence[Mention]) -> list[AlertTransition]:
         """Fold a batch into the state; return its transitions in causal order."""
-        mentions = self._in_time(mentions)
+        mentions = self._first_seen(self._in_time(mentions))
         if not mentions:
             return []
         roots = await resolve_roots(mentions, self.store)
@@ -145,7 +147,38 @@ class Engine:
         ticks = self._ticks_for(mentions)
         self.stats.mentions += len(mentions)
         transitions = await self._run(by_thread, ticks, storms, born)
+        self._remember(mentions)
         return transitions + await self._share_with_workers()
+
+    def _first_seen(self, mentions: Sequence[Mention]) -> Sequence[Mention]:
+        """``mentions`` but repeats, in the batch or of the last ``input.remembered_ids`` ids
+        decided: at least once delivery (MQTT QoS 1, an HTTP client resending what timed out)
+        must not make one post count twice towards its thread. Repeats are only counted
+        (``stats.repeats``). The ids join the memory once their batch is decided
+        (``_remember``): a batch that failed and is retried is no repeat of itself."""
+        if self.config.input.remembered_ids == 0:
+            return mentions
+        seen, batch = self._seen, set()
+        kept: list[Mention] | None = None  # made at the first repeat: most batches have none
+        for i, m in enumerate(mentions):
+            if m.id in seen or m.id in batch:
+                if kept is None:
+                    kept = list(mentions[:i])
+                self.stats.repeats += 1
+                continue
+            batch.add(m.id)
+            if kept is not None:
+                kept.append(m)
+        return mentions if kept is None else kept
+
+    def _remember(self, mentions: Sequence[Mention]) -> None:
+        cap, seen = self.config.input.remembered_ids, self._seen
+        if cap == 0:
+            return
+        for m in mentions:
+            seen[m.id] = None
+        while len(seen) > cap:
+            seen.popitem(last=False)
 
     def _in_time(self, mentions: Sequence[Mention]) -> Sequence[Mention]:
         """``mentions`` but those older by more than ``state.thread_ttl`` than the latest

@@ -133,6 +133,11 @@ class Metrics:
             ["reason"],  # batch_dropped | unreadable_state | too_late | shutdown
             registry=r,
         )
+        self.mentions_repeated = Counter(
+            "watchtower_mentions_repeated",
+            "Mentions dropped as repeats of an id already taken (redelivered, resent)",
+            registry=r,
+        )
         self.store_state_lost = Counter(
             "watchtower_store_state_lost",
             "Times the state store was found to have lost what it held (flushed, restarted empty)",

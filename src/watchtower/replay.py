@@ -34,6 +34,7 @@ def full(batch: list[Mention], coming: Mention) -> bool:
 class ReplaySummary:
     mentions: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
+    repeats: int = 0  # mentions dropped as repeats of an id already taken
     threads: int = 0
     transitions: dict[str, int] = field(default_factory=dict)  # "level/state" -> count
     open_episodes: int = 0
@@ -47,7 +48,8 @@ class ReplaySummary:
         alerts = ", ".join(f"{k}: {v}" for k, v in sorted(self.transitions.items())) or "none"
         return [
             f"mentions: {self.mentions} accepted, {rejected} rejected"
-            + (f" ({by_field})" if by_field else ""),
+            + (f" ({by_field})" if by_field else "")
+            + (f", {self.repeats} repeats of an id dropped" if self.repeats else ""),
             f"threads: {self.threads}, open alert episodes at end: {self.open_episodes}",
             f"alert transitions: {alerts}",
             f"speed: {rate:,.0f} mentions/s over {self.seconds:.1f} s",
@@ -135,6 +137,7 @@ async def _summary(engine: Engine, dead_letter: DeadLetter, seconds: float) -> R
     return ReplaySummary(
         mentions=engine.stats.mentions,
         rejected=dict(dead_letter.counts),
+        repeats=engine.stats.repeats,
         threads=engine.stats.threads_created,
         transitions=transitions,
         open_episodes=len(await engine.store.active_threads()),

@@ -98,7 +98,9 @@ class Runtime:
         """One batch through the engine into the outbox; the metrics of what happened."""
         mentions = [a.mention for a in arrivals]
         async with self.lock:
+            repeats = self.engine.stats.repeats
             transitions = await self.engine.process(mentions)
+            self.metrics.mentions_repeated.inc(self.engine.stats.repeats - repeats)
             self._left_out(self.engine.take_set_aside())
             if transitions:  # most batches decide nothing: spare the outbox its round trips
                 await self.delivery.submit(transitions)
