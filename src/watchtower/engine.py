@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from watchtower.alerting.alert import AlertTransition, build_transition
@@ -159,17 +159,15 @@ class Engine:
         if self.config.input.remembered_ids == 0:
             return mentions
         seen, batch = self._seen, set()
-        kept: list[Mention] | None = None  # made at the first repeat: most batches have none
-        for i, m in enumerate(mentions):
+
+        def first(m: Mention) -> bool:
             if m.id in seen or m.id in batch:
-                if kept is None:
-                    kept = list(mentions[:i])
                 self.stats.repeats += 1
-                continue
+                return False
             batch.add(m.id)
-            if kept is not None:
-                kept.append(m)
-        return mentions if kept is None else kept
+            return True
+
+        return _keeping(mentions, first)
 
     def _remember(self, mentions: Sequence[Mention]) -> None:
         cap, seen = self.config.input.remembered_ids, self._seen
@@ -188,22 +186,21 @@ class Engine:
         aside (``take_set_aside``), to be dead-lettered."""
         ttl = self.config.state.thread_ttl
         latest = -math.inf if self.watermark is None else self.watermark
-        kept: list[Mention] | None = None  # made at the first late one: most batches have none
-        for i, m in enumerate(mentions):
+
+        def in_time(m: Mention) -> bool:
+            nonlocal latest
             at = m.created_at
             if at >= latest - ttl:
                 latest = max(latest, at)
-                if kept is not None:
-                    kept.append(m)
-                continue
-            if kept is None:
-                kept = list(mentions[:i])
+                return True
             behind = (latest - at) / 3600
             self.set_aside.too_late.append((m, (
                 f"{behind:.1f} h older than the stream's latest mention, beyond state.thread_ttl"
                 f" ({ttl / 3600:g} h): replay it on its own to see what it would have raised"
             )))  # fmt: skip
-        return mentions if kept is None else kept
+            return False
+
+        return _keeping(mentions, in_time)
 
     async def advance(self, now: float) -> list[AlertTransition]:
         """Let event time pass with no mention (live: driven by the clock when idle)."""
@@ -409,6 +406,19 @@ class Engine:
         ``resolve_after_quiet`` after the last mention resolves every open episode."""
         alerts = self.config.alerts
         return math.ceil(alerts.resolve_after_quiet / alerts.tick) + 2
+
+
+def _keeping(mentions: Sequence[Mention], keep: Callable[[Mention], bool]) -> Sequence[Mention]:
+    """The mentions ``keep`` (asked once each, in order) keeps: ``mentions`` itself when it
+    keeps them all, as it does in most batches."""
+    kept: list[Mention] | None = None  # made at the first one left out
+    for i, m in enumerate(mentions):
+        if keep(m):
+            if kept is not None:
+                kept.append(m)
+        elif kept is None:
+            kept = list(mentions[:i])
+    return mentions if kept is None else kept
 
 
 def _decay_spec(config: Config) -> DecaySpec:

@@ -126,8 +126,7 @@ class Runtime:
     def set_aside(self, arrivals: Sequence[Arrival], error: Exception) -> None:
         """A batch given up on (it kept failing): its mentions dead-lettered, and counted."""
         reason = f"batch dropped after repeated failures: {error!r}"
-        self.inbox.dead_letter.set_aside([(a.mention, reason) for a in arrivals], "(batch)")
-        self.metrics.mentions_set_aside.labels("batch_dropped").inc(len(arrivals))
+        self._keep_aside([(a.mention, reason) for a in arrivals], "(batch)", "batch_dropped")
 
     def set_aside_at_shutdown(self, arrivals: Sequence[Arrival]) -> None:
         """Mentions still undecided when shutdown's time ran out: dead-lettered, and counted.
@@ -136,8 +135,7 @@ class Runtime:
         if not arrivals:
             return
         reason = "not decided before daemon.shutdown_timeout ran out (was the store reachable?)"
-        self.inbox.dead_letter.set_aside([(a.mention, reason) for a in arrivals], "(shutdown)")
-        self.metrics.mentions_set_aside.labels("shutdown").inc(len(arrivals))
+        self._keep_aside([(a.mention, reason) for a in arrivals], "(shutdown)", "shutdown")
         log.error("mentions undecided at shutdown, dead-lettered", extra=kv(mentions=len(arrivals)))
 
     def _left_out(self, aside: SetAside) -> None:
@@ -145,8 +143,7 @@ class Runtime:
         state is unreadable): counted, each thread logged once, their mentions dead-lettered.
         The others of the batch were decided."""
         if aside.too_late:
-            self.inbox.dead_letter.set_aside(aside.too_late, "created_at")
-            self.metrics.mentions_set_aside.labels("too_late").inc(len(aside.too_late))
+            self._keep_aside(aside.too_late, "created_at", "too_late")
             log.warning(
                 "mentions too old for the stream set aside",
                 extra=kv(mentions=len(aside.too_late), first=aside.too_late[0][1]),
@@ -155,8 +152,7 @@ class Runtime:
             return
         self.metrics.thread_states_unreadable.inc(len(aside.unreadable))
         if aside.mentions:
-            self.inbox.dead_letter.set_aside(aside.mentions, "(thread state)")
-            self.metrics.mentions_set_aside.labels("unreadable_state").inc(len(aside.mentions))
+            self._keep_aside(aside.mentions, "(thread state)", "unreadable_state")
         for tid, reason in aside.unreadable.items():
             if tid not in self.unreadable_logged:
                 log.error(
@@ -166,6 +162,12 @@ class Runtime:
                 self.unreadable_logged.add(tid)
         while len(self.unreadable_logged) > _REMEMBERED_UNREADABLE:
             self.unreadable_logged.pop()
+
+    def _keep_aside(self, mentions: list[tuple[Mention, str]], field: str, reason: str) -> None:
+        """Mentions accepted but not decided, each with why: to the dead letter (as ``field``)
+        and counted in ``mentions_set_aside{reason}``."""
+        self.inbox.dead_letter.set_aside(mentions, field)
+        self.metrics.mentions_set_aside.labels(reason).inc(len(mentions))
 
     def _published(self, transitions: Sequence[AlertTransition]) -> None:
         counter = self.metrics.alert_transitions
