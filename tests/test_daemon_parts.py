@@ -34,12 +34,15 @@ from watchtower.daemon import Daemon
 from watchtower.errors import OutputError, is_outage
 from watchtower.lifecycle import reload_from
 from watchtower.logs import KeyValueFormatter, configure, kv
-from watchtower.mention import from_dict
+from watchtower.mention import Mention, from_dict
+from watchtower.replay import full
 from watchtower.sources import records
 from watchtower.sources.inbox import Arrival
 from watchtower.sources.records import BodyError, decode_body
 from watchtower.state import keys
+from watchtower.synth import generate
 from watchtower.systemd import Notifier, watchdog_interval
+from watchtower.wiring import build_engine
 
 from servers import RedisServer
 from streams import burst, mention, stream
@@ -188,6 +191,43 @@ async def test_batches_take_what_waits_up_to_the_size() -> None:
     assert [a.mention.id for a in await batcher.collect()] == ["m0", "m1", "m2"]
     assert [a.mention.id for a in await batcher.collect()] == ["m3", "m4"]  # no waiting: wait 0
     await d.teardown()
+
+
+async def test_a_batch_ends_before_a_mention_a_minute_of_event_time_past_its_first() -> None:
+    d = _daemon(batch_size=10, batch_wait=0)
+    at = [0, 30, 60, 61, 70, 200]
+    assert d.runtime.inbox.offer("test", [from_dict(mention(f"m{t}", t, "x"), 100) for t in at])
+    batcher = Batcher(d.runtime)
+    assert [a.mention.id for a in await batcher.collect()] == ["m0", "m30", "m60"]
+    assert [a.mention.id for a in await batcher.collect()] == ["m61", "m70"]
+    assert [a.mention.id for a in await batcher.collect()] == ["m200"]
+    await d.teardown()
+
+
+async def test_a_backlog_is_decided_as_a_replay_of_the_same_stream() -> None:
+    """A backlog (drained after an outage) of a sparse stream: 512 mentions of it span
+    minutes, past the momentum model's settling, so whole-queue batches got other alerts."""
+    records = list(generate(5, threads=300, hours=2))
+    daemon = DaemonConfig(batch_size=512, batch_wait=Duration(0), queue_size=len(records))
+    d = Daemon(Config(daemon=daemon), handle_signals=False)
+    assert d.runtime.inbox.offer("test", [from_dict(r, 4000) for r in records])
+    batcher = Batcher(d.runtime)
+    live = []
+    while not d.runtime.inbox.queue.empty() or batcher._held is not None:
+        live += [t.to_json() for t in await d.runtime.decide(await batcher.collect())]
+    await d.teardown()
+    replayed = []
+    engine = build_engine(Config())
+    batch: list[Mention] = []
+    for record in records:
+        coming = from_dict(record, 4000)
+        if full(batch, coming):
+            replayed += [t.to_json() for t in await engine.process(batch)]
+            batch = []
+        batch.append(coming)
+    replayed += [t.to_json() for t in await engine.process(batch)]
+    assert live == replayed
+    assert len(live) > 10
 
 
 async def test_batch_wait_lets_a_batch_fill() -> None:
@@ -401,7 +441,8 @@ async def test_what_a_store_outage_leaves_undecided_at_shutdown_is_dead_lettered
     try:
         await asyncio.wait_for(d.ready.wait(), 10)
         redis.stop()
-        records = [mention(f"m{i}", i, "x") for i in range(10)]
+        # 30 s apart: the batch in hand is three, the fourth held back for the next batch
+        records = [mention(f"m{i}", 30 * i, "x") for i in range(10)]
         assert d.runtime.inbox.offer("http", [from_dict(r, 100) for r in records])
         await asyncio.sleep(0.3)  # the batcher holds a batch, retrying the outage
         d.stop()

@@ -7,6 +7,10 @@ behind, and waiting would only put it further behind (at 5k mentions/s, waiting 
 batch made the p50 latency 21-26 ms instead of 6-17; see the README). With ``batch_wait`` 0 it never
 waits: batches grow by themselves under load and a mention waits for nothing at low load, at the
 cost of a store round trip per mention or two (1.75 x the CPU per mention at 1k/s).
+
+A batch also ends before a mention more than ``engine.BATCH_SPAN`` of event time after its
+first: a backlog (drained after a store outage, a backfill posted at once) is then decided in
+the batches a replay of the same stream cuts, so it gets the same alerts.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import asyncio
 import logging
 
 from watchtower.backoff import backoff_delay
+from watchtower.engine import spans_too_long
 from watchtower.errors import is_outage
 from watchtower.heap import settle
 from watchtower.logs import kv
@@ -31,6 +36,7 @@ class Batcher:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.queue = runtime.inbox.queue
+        self._held: Arrival | None = None  # taken from the queue, too late for the last batch
 
     async def run(self) -> None:
         while True:
@@ -44,8 +50,10 @@ class Batcher:
     async def collect(self) -> list[Arrival]:
         """Block for the first mention, then take what waits and what comes within batch_wait."""
         size = self.runtime.config.daemon.batch_size
-        batch = [await self.queue.get()]
-        self._drain(batch, size)
+        first, self._held = self._held, None
+        batch = [first if first is not None else await self.queue.get()]
+        if not self._drain(batch, size):
+            return batch
         wait = self.runtime.config.daemon.batch_wait
         if len(batch) > 1 or wait <= 0:  # mentions were waiting already: no time to wait
             return batch
@@ -54,16 +62,27 @@ class Batcher:
         while len(batch) < size:
             try:
                 async with asyncio.timeout_at(deadline):
-                    batch.append(await self.queue.get())
+                    coming = await self.queue.get()
             except TimeoutError:
                 break
-            self._drain(batch, size)
+            if not (self._join(batch, coming) and self._drain(batch, size)):
+                break
         return batch
 
-    def _drain(self, batch: list[Arrival], size: int) -> None:
+    def _drain(self, batch: list[Arrival], size: int) -> bool:
+        """Take what waits into ``batch``; False once a mention was held for the next one."""
         queue = self.queue
         while len(batch) < size and not queue.empty():
-            batch.append(queue.get_nowait())
+            if not self._join(batch, queue.get_nowait()):
+                return False
+        return True
+
+    def _join(self, batch: list[Arrival], coming: Arrival) -> bool:
+        if spans_too_long(batch[0].mention, coming.mention):
+            self._held = coming
+            return False
+        batch.append(coming)
+        return True
 
     async def process(self, batch: list[Arrival]) -> None:
         """Decide ``batch``, retrying with backoff; every mention is marked done either way."""
@@ -82,8 +101,11 @@ class Batcher:
                     return
         except asyncio.CancelledError:
             # shutdown ran out of time with this batch undecided (the store down, say): kept
-            # in the dead letter, not lost with the process
-            self.runtime.set_aside_at_shutdown(batch)
+            # in the dead letter, not lost with the process, with the mention held for the next
+            held, self._held = self._held, None
+            self.runtime.set_aside_at_shutdown([*batch, *([held] if held else [])])
+            if held is not None:
+                self.queue.task_done()
             raise
         finally:
             for _ in batch:

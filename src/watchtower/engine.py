@@ -42,6 +42,15 @@ from watchtower.state.thread_state import (
 from watchtower.threads import resolve_roots
 
 _MAX_CAS_RETRIES = 5
+# A batch should span no more event time than this: the momentum model's cross-thread state
+# settles for 5 minutes (SETTLE), so a batch spanning longer (512 mentions of a sparse stream,
+# a backlog drained after an outage) gets other alerts than millisecond batches; under it, none
+BATCH_SPAN = 60.0
+
+
+def spans_too_long(first: Mention, coming: Mention) -> bool:
+    """Whether ``coming`` is too far in event time from a batch's ``first`` to join it."""
+    return coming.created_at - first.created_at > BATCH_SPAN
 
 
 @dataclass

@@ -10,24 +10,18 @@ from typing import TextIO
 
 from watchtower.alerting.alert import AlertTransition
 from watchtower.deadletter import DeadLetter
-from watchtower.engine import Engine
+from watchtower.engine import Engine, spans_too_long
 from watchtower.errors import InputError, InvalidMention
 from watchtower.heap import settle, streaming_heap
 from watchtower.mention import Mention, decode
 from watchtower.sources.files import read_lines
 
-BATCH_SIZE = 512  # replays cut batches here at most
-# ...and before a batch spans more event time than this: the momentum model's cross-thread
-# state settles for 5 minutes (SETTLE), so a batch spanning longer (512 mentions of a sparse
-# stream) gave other alerts than the live daemon's millisecond batches; under it, none
-BATCH_SPAN = 60.0
+BATCH_SIZE = 512  # replays cut batches here at most, and as the daemon does at BATCH_SPAN
 
 
 def full(batch: list[Mention], coming: Mention) -> bool:
     """Whether ``batch`` is to be decided before ``coming`` joins it."""
-    return len(batch) >= BATCH_SIZE or (
-        bool(batch) and coming.created_at - batch[0].created_at > BATCH_SPAN
-    )
+    return len(batch) >= BATCH_SIZE or (bool(batch) and spans_too_long(batch[0], coming))
 
 
 @dataclass

@@ -23,9 +23,9 @@ reach the big size it was judged against?) and learned. Cross-thread state (the 
 correction) changes only in versions, one per ``EPOCH`` of event time, built from what happened
 before the version's boundary and used from ``SETTLE`` after it. The engine works a batch thread
 by thread, so a mention can be scored before an earlier one of another thread in the same batch;
-as long as no batch spans more than ``SETTLE`` of event time (a daemon batch spans milliseconds,
-a replay batch of 512 mentions about a minute of a busy stream), every version is complete when
-first used and the scores do not depend on where batches are cut.
+as long as no batch spans more than ``SETTLE`` of event time (the daemon and replay both end a
+batch at ``engine.BATCH_SPAN``, a minute), every version is complete when first used and the
+scores do not depend on where batches are cut.
 
 Several workers splitting one stream each score only the mentions they handle, so each would
 miss from its population the threads whose mentions since their traction all went to others:
