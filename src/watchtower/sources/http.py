@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol
 
 import orjson
-from aiohttp import web
+from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from watchtower.clock import Clock
@@ -23,6 +23,7 @@ from watchtower.errors import ConfigError
 from watchtower.mention import LABELS, format_time
 from watchtower.metrics import Metrics
 from watchtower.sources.board import PAGE
+from watchtower.sources.content_coding import IDENTITY, decode_content
 from watchtower.sources.inbox import Inbox
 from watchtower.sources.records import BodyError, BodyKind, decode_body
 
@@ -129,25 +130,28 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 
 async def read_limited(request: web.Request, limit: int, setting: str = "") -> bytes:
-    """The body, or 413 as soon as it is known to exceed ``limit`` (before reading it all);
-    the error names ``setting`` where a config key sets the limit."""
+    """The body decoded as its Content-Encoding says, or 413 as soon as it is known to exceed
+    ``limit`` (before reading or inflating it all); the error names ``setting`` where a config
+    key sets the limit. BodyError when it does not decode."""
     declared = request.content_length
     if declared is not None and declared > limit:
         raise _too_large(limit, setting)
     chunks: list[bytes] = []
     size = 0
-    try:
-        async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit, setting)
-            chunks.append(chunk)
-    except web.RequestPayloadError:  # a body its Content-Encoding does not decode
-        encoding = request.headers.get("Content-Encoding", "none")
-        raise BodyError(
-            f"the body does not decode as its Content-Encoding ({encoding}) says"
-        ) from None
-    return b"".join(chunks)
+    async for chunk in request.content.iter_any():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit, setting)
+        chunks.append(chunk)
+    body = decode_content(b"".join(chunks), _coding(request), limit)
+    if len(body) > limit:
+        raise _too_large(limit, setting)
+    return body
+
+
+def _coding(request: web.Request) -> str:
+    name = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
+    return name if name in ("gzip", "deflate") else IDENTITY
 
 
 def _too_large(limit: int, setting: str) -> web.HTTPRequestEntityTooLarge:
@@ -347,7 +351,10 @@ class HttpServer:
     """The listening socket; ``stop`` is harmless to call twice."""
 
     def __init__(self, service: Service, host: str, port: int) -> None:
-        self._runner = web.AppRunner(create_app(service), access_log=None, shutdown_timeout=2.0)
+        # Bodies are decoded by read_limited (content_coding.py), not by aiohttp's parser.
+        self._runner = web.AppRunner(
+            create_app(service), access_log=None, shutdown_timeout=2.0, auto_decompress=False
+        )
         self._host, self._port = host, port
         self._started = False
 
