@@ -163,6 +163,37 @@ async def test_a_body_its_content_encoding_does_not_decode_is_a_counted_400(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+async def test_a_content_encoding_not_read_is_a_counted_415_naming_the_header(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """br and zstd were answered 400 by aiohttp's parser before any handler (uncounted, a
+    traceback in the log), and one it did not know (foo) was read as if not encoded."""
+    body = orjson.dumps(record("m1"))
+    for coding in ("br", "zstd", "foo", "gzip, br", "gzip, gzip"):
+        async with api.session.post(
+            api.base + "/v1/mentions", data=body, headers={**JSON, "Content-Encoding": coding}
+        ) as r:
+            assert r.status == 415, coding
+            assert r.headers["Accept-Encoding"] == "gzip, deflate"  # RFC 9110 15.5.16
+            assert await r.json() == {
+                "error": f"content encoding must be one of identity, gzip, deflate, not {coding!r}",
+                "field": "Content-Encoding",
+            }
+    assert api.rejected("unsupported_encoding") == 5
+    assert api.metric("watchtower_mentions_received_total", source="http") == 0
+    assert api.queued == 0
+    status, data = await api.post("/v1/feedback", body, {**JSON, "Content-Encoding": "br"})
+    assert (status, data["field"]) == (415, "Content-Encoding")  # the API's bodies too
+    for coding in ("identity", "", " GZIP ", "x-gzip"):  # x-gzip: gzip (RFC 9110 8.4.1.3)
+        sent = body if coding.strip() in ("identity", "") else gzip.compress(body)
+        status, _ = await api.post("/v1/mentions", sent, {**JSON, "Content-Encoding": coding})
+        assert (status, api.take()) == (202, ["m1"]), coding
+    assert api.rejected("unsupported_encoding") == 5  # the API's not counted
+    assert api.daemon.http is not None
+    await api.daemon.http.stop()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
 async def test_body_over_the_limit_is_413(api: Api) -> None:
     big = orjson.dumps([record(f"m{i}") for i in range(40)])
     assert len(big) > 4000
@@ -190,7 +221,7 @@ async def test_body_over_the_limit_is_413(api: Api) -> None:
 async def test_wrong_content_type_is_415(api: Api) -> None:
     body = orjson.dumps(record("m1"))
     status, data = await api.post("/v1/mentions", body, {"Content-Type": "text/plain", **AUTH})
-    assert status == 415
+    assert (status, data["field"]) == (415, "Content-Type")
     assert "application/x-ndjson" in data["error"]
     assert api.queued == 0
     assert api.rejected("unsupported_type") == 1
@@ -246,10 +277,12 @@ async def test_rejected_requests_are_counted_apart_from_the_ones_to_retry(api: A
     assert (await api.post("/v1/mentions", b"x" * 5000, JSON))[0] == 413
     assert (await api.post("/v1/mentions", body, {"Content-Type": "text/csv", **AUTH}))[0] == 415
     assert (await api.post("/v1/mentions", b"[1", JSON))[0] == 400
+    assert (await api.post("/v1/mentions", body, {**JSON, "Content-Encoding": "br"}))[0] == 415
     async with api.session.get(api.base + "/metrics") as r:
         text = await r.text()
     line = 'watchtower_ingest_requests_rejected_total{reason="%s",source="http"} 1.0'
-    for reason in ("unauthorized", "too_large", "unsupported_type", "bad_body"):
+    reasons = ("unauthorized", "too_large", "unsupported_type", "bad_body", "unsupported_encoding")
+    for reason in reasons:
         assert line % reason in text
     assert "watchtower_ingest_refused_total{" not in text  # no 503 counted
     assert api.metric("watchtower_mentions_received_total", source="http") == 0

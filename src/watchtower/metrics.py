@@ -42,14 +42,15 @@ class Metrics:
             registry=r,
         )
         # Ingest requests rejected whole for what they are, not for the daemon's state: a wrong
-        # token, a body over http.max_body_bytes, a content type not accepted, a body that is not
-        # records at all. Resent as they are they fail again, so they are kept apart from
-        # ingest_refused (retry later). Their records were never read: no record count, and
+        # token, a body over http.max_body_bytes, a content type or encoding not accepted, a body
+        # that is not records at all. Resent as they are they fail again, so they are kept apart
+        # from ingest_refused (retry later). Their records were never read: no record count, and
         # nothing is counted as received (received = accepted + rejected still holds).
         self.ingest_requests_rejected = Counter(
             "watchtower_ingest_requests_rejected",
             "Ingest requests rejected whole, not to be retried as they are, by source and reason",
-            ["source", "reason"],  # unauthorized | too_large | unsupported_type | bad_body
+            # unauthorized | too_large | unsupported_type | unsupported_encoding | bad_body
+            ["source", "reason"],
             registry=r,
         )
         self.queue_depth = Gauge("watchtower_queue_depth", "Mentions waiting", registry=r)

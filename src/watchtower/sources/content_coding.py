@@ -3,7 +3,8 @@
 Ours, not aiohttp's (its server runs with ``auto_decompress`` off): decoded by its parser, a body
 that did not decode kept its error in the request's stream, and the server raised it again after
 the handler had answered, an "Unhandled exception" with a traceback in the log for every such
-request. Pure (no I/O).
+request; a coding it lacked (br, zstd) was answered 400 before any handler saw the request (not
+counted, another traceback), and one it did not know (foo) was read as if not encoded. Pure.
 """
 
 from __future__ import annotations
@@ -13,7 +14,28 @@ import zlib
 from watchtower.sources.records import BodyError
 
 IDENTITY = "identity"
+ENCODED = ("gzip", "deflate")  # what Accept-Encoding names: identity goes without saying
+ACCEPTED = (IDENTITY, *ENCODED)
+# what a header may say for each: no header is identity, x-gzip is gzip (RFC 9110 8.4.1.3)
+_NAMES = {"": IDENTITY, **{name: name for name in ACCEPTED}, "x-gzip": "gzip"}
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
+_SHOWN = 40  # characters of a refused header quoted back
+
+
+class UnsupportedCoding(ValueError):
+    """A Content-Encoding none of ACCEPTED (or several stacked: one is plenty for records)."""
+
+
+def coding_of(header: str) -> str:
+    """The coding a Content-Encoding header names, by its name in ACCEPTED; UnsupportedCoding
+    (which says what is read) for any other."""
+    coding = _NAMES.get(header.strip().lower())
+    if coding is None:
+        shown = header if len(header) <= _SHOWN else header[:_SHOWN] + "..."
+        raise UnsupportedCoding(
+            f"content encoding must be one of {', '.join(ACCEPTED)}, not {shown!r}"
+        )
+    return coding
 
 
 def decode_content(body: bytes, coding: str, limit: int) -> bytes:

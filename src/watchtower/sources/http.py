@@ -23,7 +23,12 @@ from watchtower.errors import ConfigError
 from watchtower.mention import LABELS, format_time
 from watchtower.metrics import Metrics
 from watchtower.sources.board import PAGE
-from watchtower.sources.content_coding import IDENTITY, decode_content
+from watchtower.sources.content_coding import (
+    ENCODED,
+    UnsupportedCoding,
+    coding_of,
+    decode_content,
+)
 from watchtower.sources.inbox import Inbox
 from watchtower.sources.records import BodyError, BodyKind, decode_body
 
@@ -43,7 +48,9 @@ _CONTENT_TYPES: dict[str, BodyKind] = {
 Feedback = Literal["learned", "unknown mention", "learning is off"]
 Refusal = Literal["queue_full", "shutting_down"]  # the reason label of ingest_refused
 # the reason label of ingest_requests_rejected
-Rejected = Literal["unauthorized", "too_large", "unsupported_type", "bad_body"]
+Rejected = Literal[
+    "unauthorized", "too_large", "unsupported_type", "unsupported_encoding", "bad_body"
+]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -132,7 +139,16 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
 async def read_limited(request: web.Request, limit: int, setting: str = "") -> bytes:
     """The body decoded as its Content-Encoding says, or 413 as soon as it is known to exceed
     ``limit`` (before reading or inflating it all); the error names ``setting`` where a config
-    key sets the limit. BodyError when it does not decode."""
+    key sets the limit. 415 for a coding not read (the body unread), BodyError when it does
+    not decode."""
+    try:
+        coding = coding_of(request.headers.get(hdrs.CONTENT_ENCODING, ""))
+    except UnsupportedCoding as exc:
+        raise web.HTTPUnsupportedMediaType(
+            text=orjson.dumps({"error": str(exc), "field": hdrs.CONTENT_ENCODING}).decode(),
+            content_type="application/json",
+            headers={hdrs.ACCEPT_ENCODING: ", ".join(ENCODED)},  # RFC 9110 15.5.16
+        ) from None
     declared = request.content_length
     if declared is not None and declared > limit:
         raise _too_large(limit, setting)
@@ -143,15 +159,10 @@ async def read_limited(request: web.Request, limit: int, setting: str = "") -> b
         if size > limit:
             raise _too_large(limit, setting)
         chunks.append(chunk)
-    body = decode_content(b"".join(chunks), _coding(request), limit)
+    body = decode_content(b"".join(chunks), coding, limit)
     if len(body) > limit:
         raise _too_large(limit, setting)
     return body
-
-
-def _coding(request: web.Request) -> str:
-    name = request.headers.get(hdrs.CONTENT_ENCODING, "").strip().lower()
-    return name if name in ("gzip", "deflate") else IDENTITY
 
 
 def _too_large(limit: int, setting: str) -> web.HTTPRequestEntityTooLarge:
@@ -168,7 +179,8 @@ async def _ingest(request: web.Request) -> web.Response:
     if kind is None:
         _count_rejected(service, "unsupported_type")
         accepted = ", ".join(_CONTENT_TYPES)
-        return _json({"error": f"content type must be one of {accepted}"}, 415)
+        error = f"content type must be one of {accepted}"
+        return _json({"error": error, "field": hdrs.CONTENT_TYPE}, 415)
     if not service.inbox.accepting:
         return _refuse(service, "shutting_down", 0)  # the body is not even read
     try:
@@ -176,6 +188,9 @@ async def _ingest(request: web.Request) -> web.Response:
         decoded = decode_body(body, kind, config.input.max_text_chars)
     except web.HTTPRequestEntityTooLarge:
         _count_rejected(service, "too_large")
+        raise
+    except web.HTTPUnsupportedMediaType:
+        _count_rejected(service, "unsupported_encoding")
         raise
     except BodyError as exc:  # not records, or not even readable as its encoding says
         _count_rejected(service, "bad_body")
