@@ -141,7 +141,15 @@ class RedisServer:
         if not reply.startswith(b"+OK"):
             raise RuntimeError(f"FLUSHALL answered {reply!r}")
 
+    def pause(self) -> None:
+        """SIGSTOP: it keeps its connections and answers nothing, as a Redis whose host is gone
+        from the network does (a stopped server refuses connections: clients know at once)."""
+        if self._proc is not None:
+            self._proc.send_signal(signal.SIGSTOP)
+
     def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)  # paused, it would act on SIGTERM only then
         _stop(self._proc)
         self._proc = None
 

@@ -30,7 +30,7 @@ from watchtower.config import (
     Secret,
     StateConfig,
 )
-from watchtower.daemon import Daemon
+from watchtower.daemon import STEP_FLOOR, TEARDOWN_GRACE, Daemon
 from watchtower.errors import OutputError, is_outage
 from watchtower.lifecycle import reload_from
 from watchtower.logs import KeyValueFormatter, configure, kv
@@ -457,6 +457,44 @@ async def test_what_a_store_outage_leaves_undecided_at_shutdown_is_dead_lettered
     assert "daemon.shutdown_timeout" in entries[0]["error"]
     metric = "watchtower_mentions_set_aside_total"
     assert d.runtime.metrics.registry.get_sample_value(metric, {"reason": "shutdown"}) == 10
+
+
+async def test_shutdown_with_the_store_not_answering_ends_within_its_bound(
+    tmp_path: Path, server_binaries: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis unreachable (paused), then SIGTERM: the drain ends at shutdown_timeout, and the
+    teardown steps share a fixed grace after it, giving up on a store call that does not
+    answer in one line each. Each call waited out redis-py's 5 s socket timeout instead: 1 s of
+    shutdown_timeout took 16."""
+    redis = RedisServer(server_binaries["redis-server"], tmp_path)
+    timeout = 1.0
+    config = Config(
+        state=StateConfig(backend="redis", redis_url=Secret(redis.url)),
+        input=InputConfig(dead_letter=str(tmp_path / "dead.jsonl")),
+        http=HttpConfig(enabled=False),
+        daemon=DaemonConfig(shutdown_timeout=Duration(timeout)),
+    )
+    d = Daemon(config, handle_signals=False)
+    running = asyncio.create_task(d.run())
+    loop = asyncio.get_running_loop()
+    try:
+        await asyncio.wait_for(d.ready.wait(), 10)
+        redis.pause()
+        records = [mention(f"m{i}", 30 * i, "x") for i in range(3)]
+        assert d.runtime.inbox.offer("http", [from_dict(r, 100) for r in records])
+        stopped = loop.time()
+        d.stop()
+        assert await asyncio.wait_for(running, 60) == 0
+        took = loop.time() - stopped
+    finally:
+        redis.stop()
+    # a bound, not a speed: the grace, a floor for each of the three teardown steps (http is
+    # off), and 2 s for a busy machine
+    assert took < timeout + TEARDOWN_GRACE + 3 * STEP_FLOOR + 2.0
+    said = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    gave_up = [r.fields["step"] for r in said if r.getMessage() == "shutdown step given up"]  # type: ignore[attr-defined]
+    assert "save learned models" in gave_up
+    assert [r.getMessage() for r in said if r.exc_info is not None] == []  # no tracebacks
 
 
 async def test_a_redis_emptied_behind_the_daemon_is_logged_and_counted(
