@@ -194,6 +194,50 @@ async def test_a_content_encoding_not_read_is_a_counted_415_naming_the_header(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+async def test_a_client_that_hangs_up_mid_body_is_counted_and_not_a_traceback(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A producer that crashes (or a proxy that cuts it off) after a part of its body: aiohttp
+    raised the lost connection in read_limited, logged "Error handling request" at ERROR with a
+    traceback, and the request was counted nowhere."""
+    caplog.set_level(logging.DEBUG)
+    part = orjson.dumps([record(f"m{i}") for i in range(3)])[:-10]  # well within the limit
+    requests = {
+        "/v1/mentions": ("Content-Length: 3000", part),  # declared, not all sent
+        "/v1/feedback": ("Content-Length: 3000", b'{"label": '),  # the API reads the same way
+        "/v1/silences": ("Transfer-Encoding: chunked", b"%x\r\n%s" % (len(part) + 9, part)),
+    }
+    for n, (path, (framing, body)) in enumerate(requests.items(), 1):
+        _, writer = await asyncio.open_connection(*api.base.removeprefix("http://").split(":"))
+        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        writer.write(f"{head}Content-Type: application/json\r\n{framing}\r\n\r\n".encode())
+        writer.write(body)
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        # until the server is done with it (our line, or aiohttp's error): polled, for the
+        # counter and the log have no event to wait on, and no fixed wait
+        while len(_hung_up(caplog)) + len(_errors(caplog)) < n:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+    assert api.rejected("client_gone") == 1  # ingest's only
+    assert api.queued == 0
+    assert api.metric("watchtower_mentions_received_total", source="http") == 0
+    assert not api.dead_letter.exists() or api.dead_letter.read_bytes() == b""
+    assert [(r.levelno, r.exc_info) for r in _hung_up(caplog)] == [(logging.DEBUG, None)] * 3
+    assert api.daemon.http is not None
+    await api.daemon.http.stop()  # its connections closed: what it had to log is logged
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert _errors(caplog) == []
+
+
+def _hung_up(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.getMessage() == "client hung up mid-body"]
+
+
+def _errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
 async def test_body_over_the_limit_is_413(api: Api) -> None:
     big = orjson.dumps([record(f"m{i}") for i in range(40)])
     assert len(big) > 4000

@@ -45,11 +45,14 @@ class Metrics:
         # token, a body over http.max_body_bytes, a content type or encoding not accepted, a body
         # that is not records at all. Resent as they are they fail again, so they are kept apart
         # from ingest_refused (retry later). Their records were never read: no record count, and
-        # nothing is counted as received (received = accepted + rejected still holds).
+        # nothing is counted as received (received = accepted + rejected still holds). Also here
+        # (client_gone): a client that hung up before the end of its body, answered by no one;
+        # what it did send is not read either.
         self.ingest_requests_rejected = Counter(
             "watchtower_ingest_requests_rejected",
             "Ingest requests rejected whole, not to be retried as they are, by source and reason",
             # unauthorized | too_large | unsupported_type | unsupported_encoding | bad_body
+            # | client_gone
             ["source", "reason"],
             registry=r,
         )

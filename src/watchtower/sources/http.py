@@ -9,6 +9,7 @@ does when ``http.token`` is set.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -20,6 +21,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from watchtower.clock import Clock
 from watchtower.config import Config, parse_duration
 from watchtower.errors import ConfigError
+from watchtower.logs import kv
 from watchtower.mention import LABELS, format_time
 from watchtower.metrics import Metrics
 from watchtower.sources.board import PAGE
@@ -31,6 +33,8 @@ from watchtower.sources.content_coding import (
 )
 from watchtower.sources.inbox import Inbox
 from watchtower.sources.records import BodyError, BodyKind, decode_body
+
+log = logging.getLogger(__name__)
 
 SOURCE = "http"
 INGEST_PATH = "/v1/mentions"
@@ -49,7 +53,12 @@ Feedback = Literal["learned", "unknown mention", "learning is off"]
 Refusal = Literal["queue_full", "shutting_down"]  # the reason label of ingest_refused
 # the reason label of ingest_requests_rejected
 Rejected = Literal[
-    "unauthorized", "too_large", "unsupported_type", "unsupported_encoding", "bad_body"
+    "unauthorized",
+    "too_large",
+    "unsupported_type",
+    "unsupported_encoding",
+    "bad_body",
+    "client_gone",
 ]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -136,11 +145,16 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
+class ClientGone(web.HTTPBadRequest):
+    """The client hung up before it had sent its whole body. An HTTPException, so aiohttp ends
+    the request quietly (its answer reaches no one) instead of logging a traceback."""
+
+
 async def read_limited(request: web.Request, limit: int, setting: str = "") -> bytes:
     """The body decoded as its Content-Encoding says, or 413 as soon as it is known to exceed
     ``limit`` (before reading or inflating it all); the error names ``setting`` where a config
     key sets the limit. 415 for a coding not read (the body unread), BodyError when it does
-    not decode."""
+    not decode, ClientGone when the client hangs up before the end of it."""
     try:
         coding = coding_of(request.headers.get(hdrs.CONTENT_ENCODING, ""))
     except UnsupportedCoding as exc:
@@ -152,17 +166,29 @@ async def read_limited(request: web.Request, limit: int, setting: str = "") -> b
     declared = request.content_length
     if declared is not None and declared > limit:
         raise _too_large(limit, setting)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit, setting)
-        chunks.append(chunk)
-    body = decode_content(b"".join(chunks), coding, limit)
+    body = decode_content(await _read_raw(request, limit, setting), coding, limit)
     if len(body) > limit:
         raise _too_large(limit, setting)
     return body
+
+
+async def _read_raw(request: web.Request, limit: int, setting: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit, setting)
+            chunks.append(chunk)
+    except ConnectionError:  # aiohttp's ConnectionResetError("Connection lost")
+        # Debug, not a warning: it is the client's failure, one line per request would flood
+        # the log when a producer keeps crashing, and ingest counts it (reason client_gone).
+        declared = request.content_length or "-"
+        where = kv(path=request.path, peer=request.remote or "-", got=size, declared=declared)
+        log.debug("client hung up mid-body", extra=where)
+        raise ClientGone(text="the client hung up before the end of its body") from None
+    return b"".join(chunks)
 
 
 def _too_large(limit: int, setting: str) -> web.HTTPRequestEntityTooLarge:
@@ -186,6 +212,9 @@ async def _ingest(request: web.Request) -> web.Response:
     try:
         body = await read_limited(request, config.http.max_body_bytes, "http.max_body_bytes")
         decoded = decode_body(body, kind, config.input.max_text_chars)
+    except ClientGone:  # nothing received: no record counts as received or dead-lettered
+        _count_rejected(service, "client_gone")
+        raise
     except web.HTTPRequestEntityTooLarge:
         _count_rejected(service, "too_large")
         raise
