@@ -46,6 +46,7 @@ from watchtower.wiring import build_engine
 
 from servers import RedisServer
 from streams import burst, mention, stream
+from test_engine import angry_burst
 
 
 def test_notifier_sends_datagrams_and_is_a_no_op_without_a_socket(tmp_path: Path) -> None:
@@ -420,6 +421,42 @@ async def test_the_storm_gauge_counts_brands_in_a_storm() -> None:
     assert await feed(range(24), 12) == 0  # six steady hours
     assert await feed(range(24, 27), 120) == 1  # two storm buckets in a row, then a third
     assert await feed(range(27, 40), 12) == 0  # back near the forecast for over an hour
+    await d.teardown()
+
+
+async def test_transitions_the_outbox_failed_to_record_go_in_with_the_retried_batch(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The outbox's store fails right after the threads were saved (an outage starting
+    between the two): the batcher retries the batch, whose mentions are repeats by then, so
+    deciding it again gives nothing back. The firing it had decided goes in with the retry."""
+    d = Daemon(Config(), handle_signals=False)
+    rt = d.runtime
+    record = d.outbox.note_episodes
+    failures: list[dict[str, str | None]] = []
+
+    async def down_once(episodes: dict[str, str | None]) -> None:
+        if not failures:
+            failures.append(episodes)
+            raise ConnectionError("outbox store down")
+        await record(episodes)
+
+    monkeypatch.setattr(d.outbox, "note_episodes", down_once)
+    records = angry_burst()
+    decided = []
+    for start in range(0, len(records), 50):
+        arrivals = [Arrival(from_dict(r, 4000), 0.0, "test") for r in records[start : start + 50]]
+        try:
+            decided += await rt.decide(arrivals)
+        except ConnectionError:  # as the batcher does: the same batch again
+            decided += await rt.decide(arrivals)
+    assert failures  # the outage did fall on a batch that decided something
+    assert [(t.thread_id, t.state) for t in decided][:1] == [("r1", "firing")]
+    assert [a["state"] for a in rt.delivery.recent(10)][-1] == "firing"
+    registry = rt.metrics.registry
+    labels = {"level": "watch", "state": "firing"}
+    assert registry.get_sample_value("watchtower_alert_transitions_total", labels) == 1
+    assert capsys.readouterr().out.count(" firing ") == 1  # the console once, not per attempt
     await d.teardown()
 
 

@@ -180,6 +180,11 @@ class Daemon:
             log.error("drain timed out", extra=kv(unprocessed=rt.inbox.queue.qsize()))
             await _cancel(tasks.pop("batcher", None))  # its batch in hand is set aside
             rt.set_aside_at_shutdown(_take_all(rt.inbox.queue))
+        if rt.unsubmitted:  # the outbox's store failed them until the end
+            log.error(
+                "alert transitions decided but never recorded in the outbox: lost",
+                extra=kv(transitions=len(rt.unsubmitted), first=rt.unsubmitted[0].key),
+            )
         left = await _bounded(
             "flush delivery",
             lambda: rt.delivery.drain(max(0.0, deadline - loop.time())),

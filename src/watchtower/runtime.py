@@ -93,6 +93,10 @@ class Runtime:
     last_activity: float = 0.0  # clock time of the last engine call: idle detection
     last_progress: float = field(default_factory=time.monotonic)  # the watchdog reads it
     unreadable_logged: set[str] = field(default_factory=set)  # threads left out, logged once
+    # Decided but not in the outbox: its store failed them (an outage between the threads'
+    # save and the outbox's record). Their batch is retried, but its mentions are repeats by
+    # then and their thread states saved: deciding it again cannot give these back.
+    unsubmitted: list[AlertTransition] = field(default_factory=list)
 
     async def decide(self, arrivals: Sequence[Arrival]) -> list[AlertTransition]:
         """One batch through the engine into the outbox; the metrics of what happened."""
@@ -102,8 +106,7 @@ class Runtime:
             transitions = await self.engine.process(mentions)
             self.metrics.mentions_repeated.inc(self.engine.stats.repeats - repeats)
             self._left_out(self.engine.take_set_aside())
-            if transitions:  # most batches decide nothing: spare the outbox its round trips
-                await self.delivery.submit(transitions)
+            transitions = await self._hand_over(transitions)
         done = time.perf_counter()
         observe = self.metrics.processing_seconds.observe
         for a in arrivals:
@@ -118,10 +121,23 @@ class Runtime:
         async with self.lock:
             transitions = await self.engine.advance(self.clock.now())
             self._left_out(self.engine.take_set_aside())
-            if transitions:
-                await self.delivery.submit(transitions)
+            transitions = await self._hand_over(transitions)
         self._published(transitions)
         return transitions
+
+    async def _hand_over(self, transitions: list[AlertTransition]) -> list[AlertTransition]:
+        """Into the outbox, after what an earlier failure left (``unsubmitted``): all that
+        went in. Recording is idempotent by key: what a failed call recorded is not twice."""
+        waiting = self.unsubmitted + transitions
+        if not waiting:  # most batches decide nothing: spare the outbox its round trips
+            return waiting
+        try:
+            await self.delivery.submit(waiting)
+        except Exception:
+            self.unsubmitted = waiting
+            raise
+        self.unsubmitted = []
+        return waiting
 
     def set_aside(self, arrivals: Sequence[Arrival], error: Exception) -> None:
         """A batch given up on (it kept failing): its mentions dead-lettered, and counted."""

@@ -95,16 +95,17 @@ class Delivery:
         now = self._clock.now()
         entries: list[Entry] = []
         episodes: dict[str, str | None] = {}
-        for t in transitions:
-            routes = match_routes(notify, t)
-            if notify.console:
-                print_console(t)
-            self._recent.appendleft({**t.to_dict(), "routes": [r.name for r in routes]})
+        matched = [(t, match_routes(notify, t)) for t in transitions]
+        for t, routes in matched:
             episodes[t.episode_id] = None if t.state == "resolved" else t.level
             message = render(t, top_level)
             entries += [Entry.of(t, route.name, message, now) for route in routes]
         await self._store.note_episodes(episodes)
         added = await self._store.record(entries, now)
+        for t, routes in matched:  # once recorded: a submit retried after a failure shows once
+            if notify.console:
+                print_console(t)
+            self._recent.appendleft({**t.to_dict(), "routes": [r.name for r in routes]})
         if added < len(entries):
             log.info(
                 "outbox: %d of %d entries were already recorded", len(entries) - added, len(entries)
