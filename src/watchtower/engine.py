@@ -39,7 +39,7 @@ from watchtower.state.thread_state import (
     shortened,
     unique_authors,
 )
-from watchtower.threads import resolve_roots
+from watchtower.threads import parents_to_look_up, resolve_roots
 
 _MAX_CAS_RETRIES = 5
 # A batch should span no more event time than this: the momentum model's cross-thread state
@@ -103,6 +103,7 @@ class Engine:
         self.set_aside = SetAside()
         self.watermark: float | None = None  # the latest event time seen
         self._seen: OrderedDict[str, None] = OrderedDict()  # the latest ids (_first_seen)
+        self._failed_ids: OrderedDict[str, None] = OrderedDict()  # see _failed
         self._next_tick: float | None = None
         self._position = 0
 
@@ -126,11 +127,26 @@ class Engine:
         return MomentumModel(config.momentum, self.spec.taus, sharing=sharing)
 
     async def process(self, mentions: Sequence[Mention]) -> list[AlertTransition]:
-        """Fold a batch into the state; return its transitions in causal order."""
+        """Fold a batch into the state; return its transitions in causal order. Repeats are
+        dropped first, before they are resolved, scored or counted anywhere."""
         mentions = self._first_seen(self._in_time(mentions))
         if not mentions:
             return []
-        roots = await resolve_roots(mentions, self.store)
+        known, mentions = await self._not_decided_elsewhere(mentions)
+        if not mentions:
+            return []
+        try:
+            transitions = await self._fold(mentions, known)
+        except BaseException:  # cancelled too: the roots remembered may reach the store
+            self._failed(mentions)
+            raise
+        self._remember(mentions)
+        return transitions + await self._share_with_workers()
+
+    async def _fold(
+        self, mentions: Sequence[Mention], known: dict[str, str]
+    ) -> list[AlertTransition]:
+        roots = await resolve_roots(mentions, self.store, known)
         by_thread: dict[str, list[_Item]] = {}
         born: set[str] = set()  # threads whose root post is in this batch
         storms: list[tuple[int, AlertTransition]] = []
@@ -155,16 +171,15 @@ class Engine:
         self._position = position
         ticks = self._ticks_for(mentions)
         self.stats.mentions += len(mentions)
-        transitions = await self._run(by_thread, ticks, storms, born)
-        self._remember(mentions)
-        return transitions + await self._share_with_workers()
+        return await self._run(by_thread, ticks, storms, born)
 
     def _first_seen(self, mentions: Sequence[Mention]) -> Sequence[Mention]:
         """``mentions`` but repeats, in the batch or of the last ``input.remembered_ids`` ids
         decided: at least once delivery (MQTT QoS 1, an HTTP client resending what timed out)
         must not make one post count twice towards its thread. Repeats are only counted
         (``stats.repeats``). The ids join the memory once their batch is decided
-        (``_remember``): a batch that failed and is retried is no repeat of itself."""
+        (``_remember``): a batch that failed and is retried is no repeat of itself. Each
+        worker remembers its own: ``_not_decided_elsewhere`` asks the store for the rest."""
         if self.config.input.remembered_ids == 0:
             return mentions
         seen, batch = self._seen, set()
@@ -178,14 +193,46 @@ class Engine:
 
         return _keeping(mentions, first)
 
+    async def _not_decided_elsewhere(
+        self, mentions: Sequence[Mention]
+    ) -> tuple[dict[str, str], Sequence[Mention]]:
+        """The roots of the batch's parents, and ``mentions`` but the repeats of those another
+        worker sharing the store decided (``Store.lookup_batch``, which answers both at once),
+        counted in ``stats.repeats`` too. Not those of a batch this engine failed
+        (``_failed``): their roots may have reached the store with the batch undecided."""
+        ids = [m.id for m in mentions] if self.config.input.remembered_ids else []
+        known, decided = await self.store.lookup_batch(parents_to_look_up(mentions), ids)
+        failed = self._failed_ids
+        if decided and failed:
+            decided = {mid for mid in decided if mid not in failed}
+        if not decided:
+            return known, mentions
+        self.stats.repeats += len(decided)  # each id once: _first_seen left one of each
+        return known, _keeping(mentions, lambda m: m.id not in decided)
+
     def _remember(self, mentions: Sequence[Mention]) -> None:
-        cap, seen = self.config.input.remembered_ids, self._seen
+        cap, seen, failed = self.config.input.remembered_ids, self._seen, self._failed_ids
         if cap == 0:
             return
         for m in mentions:
             seen[m.id] = None
         while len(seen) > cap:
             seen.popitem(last=False)
+        if failed:
+            for m in mentions:
+                failed.pop(m.id, None)
+
+    def _failed(self, mentions: Sequence[Mention]) -> None:
+        """Ids whose batch failed in or after its thread resolution, which remembers their
+        roots (a shared store writes them with its next save, whoever calls it): undecided,
+        whatever the store says, until a batch holding them is (bounded as ``_seen``)."""
+        cap, failed = self.config.input.remembered_ids, self._failed_ids
+        if cap == 0:
+            return
+        for m in mentions:
+            failed[m.id] = None
+        while len(failed) > cap:
+            failed.popitem(last=False)
 
     def _in_time(self, mentions: Sequence[Mention]) -> Sequence[Mention]:
         """``mentions`` but those older by more than ``state.thread_ttl`` than the latest
