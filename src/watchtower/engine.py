@@ -10,8 +10,8 @@ a file and the live daemon give the same alerts for the same stream.
 from __future__ import annotations
 
 import math
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from watchtower.alerting.alert import AlertTransition, build_transition
@@ -21,6 +21,7 @@ from watchtower.decide.shared_storms import SharedStorms
 from watchtower.decide.storms import StormWatch
 from watchtower.errors import StoreError
 from watchtower.mention import Mention
+from watchtower.repeats import Repeats, keeping
 from watchtower.scoring.features import features, forecast_of, memory
 from watchtower.scoring.momentum import MomentumModel
 from watchtower.scoring.score import gated, score
@@ -39,7 +40,7 @@ from watchtower.state.thread_state import (
     shortened,
     unique_authors,
 )
-from watchtower.threads import parents_to_look_up, resolve_roots
+from watchtower.threads import resolve_roots
 
 _MAX_CAS_RETRIES = 5
 # A batch should span no more event time than this: the momentum model's cross-thread state
@@ -102,8 +103,7 @@ class Engine:
         self.stats = EngineStats()
         self.set_aside = SetAside()
         self.watermark: float | None = None  # the latest event time seen
-        self._seen: OrderedDict[str, None] = OrderedDict()  # the latest ids (_first_seen)
-        self._failed_ids: OrderedDict[str, None] = OrderedDict()  # see _failed
+        self.repeats = Repeats(config.input.remembered_ids)
         self._next_tick: float | None = None
         self._position = 0
 
@@ -120,6 +120,7 @@ class Engine:
         if self.shared is not None:
             self.shared.reconfigure(config.storms)
         self.levels = Levels(config.levels, config.alerts)
+        self.repeats.remembered = config.input.remembered_ids
         self.config = config
 
     def _momentum(self, config: Config) -> MomentumModel:
@@ -129,18 +130,17 @@ class Engine:
     async def process(self, mentions: Sequence[Mention]) -> list[AlertTransition]:
         """Fold a batch into the state; return its transitions in causal order. Repeats are
         dropped first, before they are resolved, scored or counted anywhere."""
-        mentions = self._first_seen(self._in_time(mentions))
-        if not mentions:
-            return []
-        known, mentions = await self._not_decided_elsewhere(mentions)
+        arrived = self._in_time(mentions)
+        known, mentions = await self.repeats.dropped(arrived, self.store)
+        self.stats.repeats += len(arrived) - len(mentions)
         if not mentions:
             return []
         try:
             transitions = await self._fold(mentions, known)
         except BaseException:  # cancelled too: the roots remembered may reach the store
-            self._failed(mentions)
+            self.repeats.failed(mentions)
             raise
-        self._remember(mentions)
+        self.repeats.decided(mentions)
         return transitions + await self._share_with_workers()
 
     async def _fold(
@@ -173,67 +173,6 @@ class Engine:
         self.stats.mentions += len(mentions)
         return await self._run(by_thread, ticks, storms, born)
 
-    def _first_seen(self, mentions: Sequence[Mention]) -> Sequence[Mention]:
-        """``mentions`` but repeats, in the batch or of the last ``input.remembered_ids`` ids
-        decided: at least once delivery (MQTT QoS 1, an HTTP client resending what timed out)
-        must not make one post count twice towards its thread. Repeats are only counted
-        (``stats.repeats``). The ids join the memory once their batch is decided
-        (``_remember``): a batch that failed and is retried is no repeat of itself. Each
-        worker remembers its own: ``_not_decided_elsewhere`` asks the store for the rest."""
-        if self.config.input.remembered_ids == 0:
-            return mentions
-        seen, batch = self._seen, set()
-
-        def first(m: Mention) -> bool:
-            if m.id in seen or m.id in batch:
-                self.stats.repeats += 1
-                return False
-            batch.add(m.id)
-            return True
-
-        return _keeping(mentions, first)
-
-    async def _not_decided_elsewhere(
-        self, mentions: Sequence[Mention]
-    ) -> tuple[dict[str, str], Sequence[Mention]]:
-        """The roots of the batch's parents, and ``mentions`` but the repeats of those another
-        worker sharing the store decided (``Store.lookup_batch``, which answers both at once),
-        counted in ``stats.repeats`` too. Not those of a batch this engine failed
-        (``_failed``): their roots may have reached the store with the batch undecided."""
-        ids = [m.id for m in mentions] if self.config.input.remembered_ids else []
-        known, decided = await self.store.lookup_batch(parents_to_look_up(mentions), ids)
-        failed = self._failed_ids
-        if decided and failed:
-            decided = {mid for mid in decided if mid not in failed}
-        if not decided:
-            return known, mentions
-        self.stats.repeats += len(decided)  # each id once: _first_seen left one of each
-        return known, _keeping(mentions, lambda m: m.id not in decided)
-
-    def _remember(self, mentions: Sequence[Mention]) -> None:
-        cap, seen, failed = self.config.input.remembered_ids, self._seen, self._failed_ids
-        if cap == 0:
-            return
-        for m in mentions:
-            seen[m.id] = None
-        while len(seen) > cap:
-            seen.popitem(last=False)
-        if failed:
-            for m in mentions:
-                failed.pop(m.id, None)
-
-    def _failed(self, mentions: Sequence[Mention]) -> None:
-        """Ids whose batch failed in or after its thread resolution, which remembers their
-        roots (a shared store writes them with its next save, whoever calls it): undecided,
-        whatever the store says, until a batch holding them is (bounded as ``_seen``)."""
-        cap, failed = self.config.input.remembered_ids, self._failed_ids
-        if cap == 0:
-            return
-        for m in mentions:
-            failed[m.id] = None
-        while len(failed) > cap:
-            failed.popitem(last=False)
-
     def _in_time(self, mentions: Sequence[Mention]) -> Sequence[Mention]:
         """``mentions`` but those older by more than ``state.thread_ttl`` than the latest
         event time before them (in input order, so batch boundaries change nothing): their
@@ -256,7 +195,7 @@ class Engine:
             )))  # fmt: skip
             return False
 
-        return _keeping(mentions, in_time)
+        return keeping(mentions, in_time)
 
     async def advance(self, now: float) -> list[AlertTransition]:
         """Let event time pass with no mention (live: driven by the clock when idle)."""
@@ -462,19 +401,6 @@ class Engine:
         ``resolve_after_quiet`` after the last mention resolves every open episode."""
         alerts = self.config.alerts
         return math.ceil(alerts.resolve_after_quiet / alerts.tick) + 2
-
-
-def _keeping(mentions: Sequence[Mention], keep: Callable[[Mention], bool]) -> Sequence[Mention]:
-    """The mentions ``keep`` (asked once each, in order) keeps: ``mentions`` itself when it
-    keeps them all, as it does in most batches."""
-    kept: list[Mention] | None = None  # made at the first one left out
-    for i, m in enumerate(mentions):
-        if keep(m):
-            if kept is not None:
-                kept.append(m)
-        elif kept is None:
-            kept = list(mentions[:i])
-    return mentions if kept is None else kept
 
 
 def _decay_spec(config: Config) -> DecaySpec:
