@@ -6,8 +6,9 @@ engine's pattern: load the batch's threads, touch each, save them (one CAS scrip
 one MGET for a worker that holds no thread in process (``state.cached_threads: 0``, or threads
 another worker saved last), and nothing for one that saved them itself (the default). Then the
 same with thread resolution in front, as the engine runs it: every mention replies to one of
-the previous batch, so its parent is looked up, and each mention's root is remembered.
-Prints Redis round trips per batch too. Measures, asserts nothing.
+the previous batch, so its parent is looked up, and each mention's root is remembered; and
+that with the repeat check (the batch's own ids asked for with its parents: did another worker
+decide them?). Prints Redis round trips per batch too. Measures, asserts nothing.
 
     .venv/bin/python benchmarks/redis_store.py [--mentions 20000]
 """
@@ -49,11 +50,12 @@ def thread(i: int) -> ThreadState:
 
 
 async def run(
-    store: Store, batch: int, mentions: int, *, roots: bool = False
+    store: Store, batch: int, mentions: int, *, roots: bool = False, check: bool = False
 ) -> tuple[float, float]:
     """Microseconds per mention of load + touch + save in batches of ``batch`` threads, of wall
     time and of this process's CPU (the client's: Redis runs in its own process); with
-    ``roots``, resolving each mention's thread (parent lookup, root remembered) comes first."""
+    ``roots``, resolving each mention's thread (parent lookup, root remembered) comes first,
+    and with ``check`` the batch's own ids are looked up with the parents (the repeat check)."""
     ids = [f"twitter:{1_900_000_000_000 + i}" for i in range(THREADS)]
     rounds = max(1, mentions // batch)
     started, cpu = time.perf_counter(), time.process_time()
@@ -63,10 +65,15 @@ async def run(
         if roots:
             n = next(_BATCHES)  # one event-time second per batch, across runs: never back
             parents = [f"m{n - 1}-{k}" for k in range(batch)]
-            known = await store.lookup_roots(parents)
+            own = [f"m{n}-{k}" for k in range(batch)]
+            if check:
+                known, decided = await store.lookup_batch(parents, own)
+                if decided:
+                    raise RuntimeError("new ids taken for decided: the store is broken")
+            else:
+                known = await store.lookup_roots(parents)
             replies = {
-                f"m{n}-{k}": known.get(p, tid)
-                for k, (p, tid) in enumerate(zip(parents, tids, strict=True))
+                mid: known.get(p, tid) for mid, p, tid in zip(own, parents, tids, strict=True)
             }
             await store.remember_roots(replies, T0 + n)
         states = await store.load(tids)
@@ -104,22 +111,28 @@ async def measure(url: str, mentions: int) -> None:
         print(f"state: {size} bytes serialised, {THREADS} threads stored")
         print("µs per mention, wall (client CPU): state load+save (1 mention = 1 thread), by a")
         print("worker holding no thread in process (cold) and by one holding them all (held);")
-        print("and the latter with thread resolution in front (parents looked up, roots kept)")
-        print(
-            f"{'batch':>6} {'redis cold':>16} {'redis held':>16} {'memory':>8} {'held +roots':>16}"
-        )
+        print("and the latter with thread resolution in front (parents looked up, roots kept),")
+        print("then with the repeat check too (the batch's ids looked up with the parents)")
+        head = ("redis cold", "redis held", "memory", "held +roots", "+ids")
+        print(f"{'batch':>6} {head[0]:>16} {head[1]:>16} {head[2]:>8} {head[3]:>16} {head[4]:>16}")
         for batch in (1, 100, 500):
             n = mentions // 10 if batch == 1 else mentions
             # best of 3: the figure a quiet machine gives, not a neighbour's burst
             costs = [min([await run(store, batch, n) for _ in range(3)]) for store in (cold, held)]
             base = min([await run(memory, batch, n) for _ in range(3)])
-            full = min([await run(held, batch, n, roots=True) for _ in range(3)])
-            line = "".join(f" {wall:>8.1f} ({cpu:>5.1f})" for wall, cpu in (*costs, full))
+            full, checked = [
+                min([await run(held, batch, n, roots=True, check=check) for _ in range(3)])
+                for check in (False, True)
+            ]
+            line = "".join(f" {w:>8.1f} ({c:>5.1f})" for w, c in (*costs, full, checked))
             print(f"{batch:>6}{line[: 2 * 17]} {base[0]:>8.2f}{line[2 * 17 :]}")
         for name, store in (("cold", cold), ("held", held)):
             sent = count_commands(store)
-            await run(store, 100, 10_000, roots=True)
-            print(f"Redis round trips per batch with roots, {name}: {sent[0] / 100:.2f}")
+            for check in (False, True):
+                sent[0] = 0
+                await run(store, 100, 10_000, roots=True, check=check)
+                also = " and the repeat check" if check else ""
+                print(f"Redis round trips per batch with roots{also}, {name}: {sent[0] / 100:.2f}")
     finally:
         await cold.close()
         await held.close()

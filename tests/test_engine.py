@@ -114,6 +114,9 @@ async def test_a_mention_delivered_twice_counts_once() -> None:
     assert (engine.stats.mentions, engine.stats.repeats) == (6, 12)
     forgetful = build_engine(Config(input=InputConfig(remembered_ids=0)))  # off: as before
     assert await forgetful.process([from_dict(r, 4000) for r in six * 8])
+    engine.reconfigure(Config(input=InputConfig(remembered_ids=0)))  # a reload turns it off
+    await engine.process([from_dict(r, 4000) for r in six])
+    assert (engine.stats.mentions, engine.stats.repeats) == (12, 12)
 
 
 async def test_a_batch_that_failed_is_no_repeat_of_itself(

@@ -106,7 +106,8 @@ class InputConfig:
     # would otherwise move event time ahead and resolve every open alert as "quiet".
     max_future: Duration = Duration(300)
     # The latest mention ids each process remembers: a mention whose id is among them is a
-    # repeat (MQTT redelivers, HTTP clients resend) and is dropped, not counted again; 0: off.
+    # repeat (MQTT redelivers, HTTP clients resend) and is dropped, not counted again; with a
+    # shared store, so is one any worker decided (Store.lookup_batch); 0: off, both.
     remembered_ids: int = 200_000
 
     def __post_init__(self) -> None:

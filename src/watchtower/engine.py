@@ -10,8 +10,8 @@ a file and the live daemon give the same alerts for the same stream.
 from __future__ import annotations
 
 import math
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from watchtower.alerting.alert import AlertTransition, build_transition
@@ -21,6 +21,7 @@ from watchtower.decide.shared_storms import SharedStorms
 from watchtower.decide.storms import StormWatch
 from watchtower.errors import StoreError
 from watchtower.mention import Mention
+from watchtower.repeats import Repeats, keeping
 from watchtower.scoring.features import features, forecast_of, memory
 from watchtower.scoring.momentum import MomentumModel
 from watchtower.scoring.score import gated, score
@@ -102,7 +103,7 @@ class Engine:
         self.stats = EngineStats()
         self.set_aside = SetAside()
         self.watermark: float | None = None  # the latest event time seen
-        self._seen: OrderedDict[str, None] = OrderedDict()  # the latest ids (_first_seen)
+        self.repeats = Repeats(config.input.remembered_ids)
         self._next_tick: float | None = None
         self._position = 0
 
@@ -119,6 +120,7 @@ class Engine:
         if self.shared is not None:
             self.shared.reconfigure(config.storms)
         self.levels = Levels(config.levels, config.alerts)
+        self.repeats.remembered = config.input.remembered_ids
         self.config = config
 
     def _momentum(self, config: Config) -> MomentumModel:
@@ -126,11 +128,25 @@ class Engine:
         return MomentumModel(config.momentum, self.spec.taus, sharing=sharing)
 
     async def process(self, mentions: Sequence[Mention]) -> list[AlertTransition]:
-        """Fold a batch into the state; return its transitions in causal order."""
-        mentions = self._first_seen(self._in_time(mentions))
+        """Fold a batch into the state; return its transitions in causal order. Repeats are
+        dropped first, before they are resolved, scored or counted anywhere."""
+        arrived = self._in_time(mentions)
+        known, mentions = await self.repeats.dropped(arrived, self.store)
+        self.stats.repeats += len(arrived) - len(mentions)
         if not mentions:
             return []
-        roots = await resolve_roots(mentions, self.store)
+        try:
+            transitions = await self._fold(mentions, known)
+        except BaseException:  # cancelled too: the roots remembered may reach the store
+            self.repeats.failed(mentions)
+            raise
+        self.repeats.decided(mentions)
+        return transitions + await self._share_with_workers()
+
+    async def _fold(
+        self, mentions: Sequence[Mention], known: dict[str, str]
+    ) -> list[AlertTransition]:
+        roots = await resolve_roots(mentions, self.store, known)
         by_thread: dict[str, list[_Item]] = {}
         born: set[str] = set()  # threads whose root post is in this batch
         storms: list[tuple[int, AlertTransition]] = []
@@ -155,37 +171,7 @@ class Engine:
         self._position = position
         ticks = self._ticks_for(mentions)
         self.stats.mentions += len(mentions)
-        transitions = await self._run(by_thread, ticks, storms, born)
-        self._remember(mentions)
-        return transitions + await self._share_with_workers()
-
-    def _first_seen(self, mentions: Sequence[Mention]) -> Sequence[Mention]:
-        """``mentions`` but repeats, in the batch or of the last ``input.remembered_ids`` ids
-        decided: at least once delivery (MQTT QoS 1, an HTTP client resending what timed out)
-        must not make one post count twice towards its thread. Repeats are only counted
-        (``stats.repeats``). The ids join the memory once their batch is decided
-        (``_remember``): a batch that failed and is retried is no repeat of itself."""
-        if self.config.input.remembered_ids == 0:
-            return mentions
-        seen, batch = self._seen, set()
-
-        def first(m: Mention) -> bool:
-            if m.id in seen or m.id in batch:
-                self.stats.repeats += 1
-                return False
-            batch.add(m.id)
-            return True
-
-        return _keeping(mentions, first)
-
-    def _remember(self, mentions: Sequence[Mention]) -> None:
-        cap, seen = self.config.input.remembered_ids, self._seen
-        if cap == 0:
-            return
-        for m in mentions:
-            seen[m.id] = None
-        while len(seen) > cap:
-            seen.popitem(last=False)
+        return await self._run(by_thread, ticks, storms, born)
 
     def _in_time(self, mentions: Sequence[Mention]) -> Sequence[Mention]:
         """``mentions`` but those older by more than ``state.thread_ttl`` than the latest
@@ -209,7 +195,7 @@ class Engine:
             )))  # fmt: skip
             return False
 
-        return _keeping(mentions, in_time)
+        return keeping(mentions, in_time)
 
     async def advance(self, now: float) -> list[AlertTransition]:
         """Let event time pass with no mention (live: driven by the clock when idle)."""
@@ -415,19 +401,6 @@ class Engine:
         ``resolve_after_quiet`` after the last mention resolves every open episode."""
         alerts = self.config.alerts
         return math.ceil(alerts.resolve_after_quiet / alerts.tick) + 2
-
-
-def _keeping(mentions: Sequence[Mention], keep: Callable[[Mention], bool]) -> Sequence[Mention]:
-    """The mentions ``keep`` (asked once each, in order) keeps: ``mentions`` itself when it
-    keeps them all, as it does in most batches."""
-    kept: list[Mention] | None = None  # made at the first one left out
-    for i, m in enumerate(mentions):
-        if keep(m):
-            if kept is not None:
-                kept.append(m)
-        elif kept is None:
-            kept = list(mentions[:i])
-    return mentions if kept is None else kept
 
 
 def _decay_spec(config: Config) -> DecaySpec:

@@ -7,16 +7,20 @@ the root itself); otherwise the mention starts its own thread.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from watchtower.mention import Mention
 from watchtower.state.store import Store
 
 
-async def resolve_roots(mentions: Sequence[Mention], store: Store) -> list[str]:
-    """The thread root of each mention, in order; remembers the new ones."""
+async def resolve_roots(
+    mentions: Sequence[Mention], store: Store, known: Mapping[str, str] | None = None
+) -> list[str]:
+    """The thread root of each mention, in order; remembers the new ones. ``known``: the roots
+    of the parents the store was asked for already (``parents_to_look_up``, or more)."""
     in_batch: dict[str, str] = {}
-    known = await store.lookup_roots(sorted(_parents_to_look_up(mentions)))
+    if known is None:
+        known = await store.lookup_roots(parents_to_look_up(mentions))
     roots = []
     for m in mentions:
         parent = m.parent
@@ -39,8 +43,9 @@ def root_of(mention: Mention, parent_root: str | None) -> str:
     return mention.id
 
 
-def _parents_to_look_up(mentions: Sequence[Mention]) -> set[str]:
-    """Parents not resolved earlier in the batch: the store need not be asked for the others.
+def parents_to_look_up(mentions: Sequence[Mention]) -> list[str]:
+    """Parents not resolved earlier in the batch, sorted: the store need not be asked for the
+    others.
 
     ``in_batch`` answers for a parent seen earlier whenever its root is non-empty, which it is
     when the parent's own stand-in (its thread_id, its parent, its id) is.
@@ -56,4 +61,4 @@ def _parents_to_look_up(mentions: Sequence[Mention]) -> set[str]:
         )
         if stand_in:
             earlier.add(m.id)
-    return wanted
+    return sorted(wanted)

@@ -56,6 +56,11 @@ class MemoryStore:
                 found[mid] = entry[0]
         return found
 
+    async def lookup_batch(
+        self, parents: Iterable[str], mention_ids: Iterable[str]
+    ) -> tuple[dict[str, str], set[str]]:
+        return await self.lookup_roots(parents), set()  # one process: no other worker decides
+
     async def remember_roots(self, roots: Mapping[str, str], now: float) -> None:
         memory = self._roots
         until = now + self._root_memory

@@ -1,9 +1,10 @@
-"""The shared store: thread state in Redis, one or two round trips per batch of mentions.
+"""The shared store: thread state in Redis, two or three round trips per batch of mentions.
 
-The only module that imports redis (the outbox borrows ``connect``). A batch costs one MGET to
-load the threads this worker does not hold already and one Lua script call to save them; the
-batch's new roots (mention -> root) ride along in that same call, and parents are looked up in
-Redis only when this worker does not hold them already (see the two "in process" notes below).
+The only module that imports redis (the outbox borrows ``connect``). A batch costs one lookup
+script call for its ids (the repeat check: which did a worker decide?) and the parents this
+worker does not hold already (see the two "in process" notes below), one MGET to load the
+threads it does not hold already, and one Lua script call to save them; the batch's new roots
+(mention -> root) ride along in that same call.
 The save script compare-and-sets every state on its ``version`` and keeps the indexes (active
 episodes, last_seen for expiry) in step, so workers sharing the Redis never lose an update: it
 returns the threads another worker changed, and the engine redoes just those.
@@ -21,8 +22,9 @@ remembered or looked up are also kept here (the latest ``cached_roots`` of them)
 deadlines, the wall one no later than Redis's own, and a lookup asks Redis only for the rest.
 One worker thus answers exactly as Redis would. A miss is never kept: with several workers on
 one subscription the parent may be another worker's, so it is asked for again. (What is held
-can only lag Redis if another worker re-remembers the same mention, a duplicate delivery, with
-another root meanwhile; which of the two copies wins is a race with or without this.) Roots
+can only lag Redis if another worker re-remembers the same mention with another root meanwhile:
+a duplicate delivered to both before either saved it, as the repeat check only drops one
+decided; which of the two copies wins is a race with or without this.) Roots
 remembered are written with the next save (``save([])`` writes just them; a lookup that must
 ask Redis writes them first); the engine saves after every batch it resolves.
 
@@ -128,13 +130,19 @@ end
 return dropped
 """
 
-# KEYS: root keys. Returns {value or nil, PTTL in ms} per key: the wall deadline of a root
-# looked up here comes from Redis, not from when it was asked for.
+# KEYS: root keys. Returns {key's position, value, PTTL in ms} per root found: the wall
+# deadline of a root looked up here comes from Redis, not from when it was asked for. Nothing
+# for a miss: most of a batch's own ids (the repeat check) are, and redis-py parses a reply
+# item in ~4 us.
 _LOOKUP = """
 local out = {}
 for i = 1, #KEYS do
-  out[2 * i - 1] = redis.call('GET', KEYS[i])
-  out[2 * i] = redis.call('PTTL', KEYS[i])
+  local value = redis.call('GET', KEYS[i])
+  if value then
+    out[#out + 1] = i
+    out[#out + 1] = value
+    out[#out + 1] = redis.call('PTTL', KEYS[i])
+  end
 end
 return out
 """
@@ -292,6 +300,16 @@ class RedisStore:
             found.update(await self._fetch_roots(missing, horizon))
         return found
 
+    async def lookup_batch(
+        self, parents: Iterable[str], mention_ids: Iterable[str]
+    ) -> tuple[dict[str, str], set[str]]:
+        """The decided: the mentions with a root in Redis (saved with some worker's batch) or
+        held here (remembered by this worker, for a batch it decided or that failed: the engine
+        tells those apart). One lookup for both, so one round trip at most."""
+        ids = list(mention_ids)
+        found = await self.lookup_roots(dict.fromkeys([*parents, *ids]))
+        return found, {mid for mid in ids if mid in found}
+
     async def remember_roots(self, roots: Mapping[str, str], now: float) -> None:
         """Kept until now + root_memory of event time, and as long of wall time at most;
         written to Redis with the next save."""
@@ -377,13 +395,13 @@ class RedisStore:
         reply = await self._lookup_script(keys=[keys.root_key(m) for m in mids])
         held = self._roots
         found = {}
-        for mid, value, pttl in zip(mids, reply[::2], reply[1::2], strict=True):
-            if value is not None:
-                deadline, root = as_text(value).split("|", 1)
-                until = float(deadline)
-                if until > horizon:
-                    found[mid] = root
-                    held[mid] = (root, until, asked + pttl / 1000 if pttl >= 0 else math.inf)
+        for position, value, pttl in zip(reply[::3], reply[1::3], reply[2::3], strict=True):
+            mid = mids[position - 1]
+            deadline, root = as_text(value).split("|", 1)
+            until = float(deadline)
+            if until > horizon:
+                found[mid] = root
+                held[mid] = (root, until, asked + pttl / 1000 if pttl >= 0 else math.inf)
         self._forget_roots()
         return found
 

@@ -7,7 +7,8 @@ place (thread_state.py) and every backend gives the same alerts for the same str
 
 Thread roots (mention -> root) are remembered in the batch's thread resolution and may be held
 by a shared backend until the batch's ``save``, which writes them in the same round trip: the
-engine saves after every batch it resolves, and a backend's own lookups see them at once.
+engine saves after every batch it resolves, and a backend's own lookups see them at once. So in
+a shared backend a mention with a root is one some worker decided (``lookup_batch``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,14 @@ class Store(Protocol):
 
     async def lookup_roots(self, mention_ids: Iterable[str]) -> dict[str, str]:
         """Thread roots remembered for these mentions (those this store was just told included)."""
+
+    async def lookup_batch(
+        self, parents: Iterable[str], mention_ids: Iterable[str]
+    ) -> tuple[dict[str, str], set[str]]:
+        """``lookup_roots(parents)``, and which of a batch's ``mention_ids`` a worker sharing
+        this backend already decided, in one round trip. The roots may include those of the
+        mentions decided. A backend of one process answers none: it remembers roots before the
+        batch is decided, and its engine's own memory of ids is the whole answer."""
 
     async def remember_roots(self, roots: Mapping[str, str], now: float) -> None:
         """Remember mention -> root, for root_memory of event time from ``now``; a shared
