@@ -65,13 +65,10 @@ class Repeats:
 
     def decided(self, mentions: Sequence[Mention]) -> None:
         """The batch of ``mentions`` is decided: their ids join this process's memory."""
-        cap, seen, failed = self.remembered, self._seen, self._failed
-        if cap == 0:
+        if self.remembered == 0:
             return
-        for m in mentions:
-            seen[m.id] = None
-        while len(seen) > cap:
-            seen.popitem(last=False)
+        _hold(self._seen, mentions, self.remembered)
+        failed = self._failed
         if failed:
             for m in mentions:
                 failed.pop(m.id, None)
@@ -80,13 +77,16 @@ class Repeats:
         """A batch failed in or after its thread resolution, which remembers its roots (a
         shared store writes them with its next save, whoever calls it): its ids stay
         undecided, whatever the store says, until a batch holding them is decided."""
-        cap, failed = self.remembered, self._failed
-        if cap == 0:
-            return
-        for m in mentions:
-            failed[m.id] = None
-        while len(failed) > cap:
-            failed.popitem(last=False)
+        if self.remembered:
+            _hold(self._failed, mentions, self.remembered)
+
+
+def _hold(ids: OrderedDict[str, None], mentions: Sequence[Mention], cap: int) -> None:
+    """Add the mentions' ids to ``ids``, keeping the latest ``cap`` of them."""
+    for m in mentions:
+        ids[m.id] = None
+    while len(ids) > cap:
+        ids.popitem(last=False)
 
 
 def keeping(mentions: Sequence[Mention], keep: Callable[[Mention], bool]) -> Sequence[Mention]:
