@@ -249,6 +249,30 @@ async def test_a_url_failing_beside_a_working_one_is_seen_but_the_notification_i
     assert f"{given_up}{shown} HTTP 500" in caplog.text
 
 
+async def test_a_url_that_refused_is_not_resent_while_its_neighbour_is_retried(
+    receiver: Receiver, stores: StoreFactory
+) -> None:
+    """A pager whose key was revoked (401) next to a chat that is down (503): each retry of the
+    chat must not post the same alert to the pager again, once per retry."""
+    receiver.fail_path("/down", 503)
+    receiver.fail_path("/revoked", 401)
+    route = RouteConfig("page", (Secret(receiver.url("/down")), Secret(receiver.url("/revoked"))))
+    clock = ManualClock(NOW)
+    d = delivery(settings(route, max_attempts=4), stores(), clock)
+    await d.submit([transition(1)])
+    for _ in range(5):
+        await d.flush(10)
+        clock.advance(8)  # retry_max
+    paths = sorted(r.path for r in receiver.requests)
+    assert paths == ["/down"] * 4 + ["/revoked"]
+    metrics, url_failed = d._metrics, "watchtower_notification_url_failures_total"
+    assert value(metrics, url_failed, route="page", url="urls[1]", final="true") == 1
+    assert value(metrics, url_failed, route="page", url="urls[1]", final="false") == 0
+    assert value(metrics, url_failed, route="page", url="urls[0]", final="false") == 3
+    failed = "watchtower_notifications_failed_total"
+    assert value(metrics, failed, route="page", final="true") == 1  # no URL ever took it
+
+
 async def test_a_route_removed_by_a_reload_loses_only_what_no_url_took(
     receiver: Receiver, stores: StoreFactory
 ) -> None:

@@ -85,6 +85,11 @@ class SendResult:
         return tuple(u.digest for u in self.urls if u.ok)
 
     @property
+    def refused(self) -> tuple[str, ...]:
+        """Digests of the URLs that failed for a reason another try cannot fix."""
+        return tuple(u.digest for u in self.urls if not u.ok and not u.retryable)
+
+    @property
     def failed(self) -> tuple[UrlResult, ...]:
         return tuple(u for u in self.urls if not u.ok)
 

@@ -20,8 +20,9 @@ Like Alertmanager's notify pipeline: record -> (dedup) -> send with retries -> m
 
 Delivery is at least once per (transition, route) only in one case: a worker that dies in the
 middle of an HTTP call leaves its lease to expire, and the entry is sent again. Everything else
-(restarts, retries, several workers) sends each pair once; a route's URLs that took a message
-are recorded, so a retry goes only to the ones that failed.
+(restarts, retries, several workers) sends each pair once; a route's URLs that took a message,
+and those that refused it for good (a 401, a 404), are recorded, so a retry goes only to the
+ones whose failure may pass.
 """
 
 from __future__ import annotations
@@ -231,7 +232,8 @@ class Delivery:
             elif route is None:
                 await self._drop(lease)
             else:
-                result = await send(route, entry.message, skip=entry.delivered)
+                skip = entry.delivered + entry.refused
+                result = await send(route, entry.message, skip=skip)
                 await self._settle(lease, result)
         except Exception:  # one entry's stage boundary: its lease ends and it is retried then
             log.exception("outbox: delivering %s to %s failed", entry.key, entry.route)
@@ -260,7 +262,8 @@ class Delivery:
         A notification counts as sent when the first of its route's URLs takes it: people heard
         of it. A URL that keeps failing beside it is retried, counted and logged by its position
         (``urls[1]``), and given up after ``max_attempts`` without calling the notification
-        lost; only one that no URL ever took is dead-lettered.
+        lost; only one that no URL ever took is dead-lettered. A URL that refused it for good
+        is given up at once, even while its neighbours are retried.
         """
         entry, now, notify = lease.entry, self._clock.now(), self._config.notify
         attempts = entry.attempts + 1
@@ -268,6 +271,7 @@ class Delivery:
             entry,
             attempts=attempts,
             delivered=entry.delivered + result.delivered,
+            refused=entry.refused + result.refused,
             last_error=result.describe(),
         )
         reached = bool(updated.delivered)
@@ -293,8 +297,9 @@ class Delivery:
             m.notifications_sent.labels(route).inc()
         if not reached:
             m.notifications_failed.labels(route, str(final).lower()).inc()
-        for url in result.failed:
-            m.notification_url_failures.labels(route, url.target, str(final).lower()).inc()
+        for url in result.failed:  # a URL that refused it is given up now, whatever the rest do
+            given_up = final or not url.retryable
+            m.notification_url_failures.labels(route, url.target, str(given_up).lower()).inc()
 
     # --- waiting ----------------------------------------------------------------------------
 

@@ -44,6 +44,7 @@ class Entry:
     created: float  # wall clock, when recorded
     attempts: int = 0
     delivered: tuple[str, ...] = ()  # digests of the route's URLs that already took it
+    refused: tuple[str, ...] = ()  # ... and of those that refused it for good (a 401, a 404)
     last_error: str = ""
 
     @property
@@ -77,6 +78,7 @@ class Entry:
     def from_json(cls, data: bytes | str) -> Entry:
         fields: dict[str, Any] = orjson.loads(data)
         fields["delivered"] = tuple(fields.get("delivered", ()))
+        fields["refused"] = tuple(fields.get("refused", ()))  # absent in older entries
         return cls(**fields)
 
 
