@@ -123,18 +123,22 @@ async def test_a_batch_that_failed_is_no_repeat_of_itself(
     server_binaries: dict[str, str], tmp_path: Path
 ) -> None:
     """The ids join the memory once their batch is decided: a batch that failed on a store
-    outage and is retried once the store is back is decided in full."""
+    outage and is retried once the store is back is decided in full. The failed attempt
+    counts nothing and sets nothing aside: its mention too late for the stream is
+    dead-lettered once, by the attempt that succeeds."""
     server = RedisServer(server_binaries["redis-server"], tmp_path)
     config = Config(state=StateConfig(backend="redis", redis_url=Secret(server.url)))
     engine = build_engine(config)
     batch = [from_dict(r, 4000) for r in angry_burst()[:50]]
+    batch.append(from_dict(mention("ancient", -3 * 86400, ANGRY), 4000))
     try:
         server.stop()
         with pytest.raises(redis.exceptions.ConnectionError):
             await engine.process(batch)
         server = RedisServer(server_binaries["redis-server"], tmp_path, port=server.port)
         await engine.process(batch)
-        assert engine.stats.repeats == 0
+        assert (engine.stats.repeats, engine.stats.mentions) == (0, 50)
+        assert [m.id for m, _ in engine.take_set_aside().too_late] == ["ancient"]
         in_r1 = sum(m.id == "r1" or m.parent == "r1" for m in batch)
         assert in_r1 > 10
         assert (await engine.store.load(["r1"]))["r1"].count == in_r1  # each mention once

@@ -72,6 +72,11 @@ class SetAside:
     mentions: list[tuple[Mention, str]] = field(default_factory=list)  # with why
     too_late: list[tuple[Mention, str]] = field(default_factory=list)  # with why
 
+    def add(self, other: SetAside) -> None:
+        self.unreadable.update(other.unreadable)
+        self.mentions += other.mentions
+        self.too_late += other.too_late
+
 
 # One mention of a batch: (global input position, which orders the batch's transitions;
 # the mention; its negativity). A plain tuple: one is built per mention.
@@ -129,11 +134,24 @@ class Engine:
 
     async def process(self, mentions: Sequence[Mention]) -> list[AlertTransition]:
         """Fold a batch into the state; return its transitions in causal order. Repeats are
-        dropped first, before they are resolved, scored or counted anywhere."""
+        dropped first, before they are resolved, scored or counted anywhere. A batch that
+        fails is retried whole: what its attempt set aside is forgotten, to be set aside
+        once, by the attempt that succeeds."""
+        earlier, self.set_aside = self.set_aside, SetAside()
+        try:
+            transitions = await self._process(mentions)
+        except BaseException:
+            self.set_aside = earlier
+            raise
+        earlier.add(self.set_aside)
+        self.set_aside = earlier
+        return transitions
+
+    async def _process(self, mentions: Sequence[Mention]) -> list[AlertTransition]:
         arrived = self._in_time(mentions)
         known, mentions = await self.repeats.dropped(arrived, self.store)
-        self.stats.repeats += len(arrived) - len(mentions)
         if not mentions:
+            self.stats.repeats += len(arrived)
             return []
         try:
             transitions = await self._fold(mentions, known)
@@ -141,6 +159,8 @@ class Engine:
             self.repeats.failed(mentions)
             raise
         self.repeats.decided(mentions)
+        self.stats.repeats += len(arrived) - len(mentions)
+        self.stats.mentions += len(mentions)
         return transitions + await self._share_with_workers()
 
     async def _fold(
@@ -170,7 +190,6 @@ class Engine:
             position += 1
         self._position = position
         ticks = self._ticks_for(mentions)
-        self.stats.mentions += len(mentions)
         return await self._run(by_thread, ticks, storms, born)
 
     def _in_time(self, mentions: Sequence[Mention]) -> Sequence[Mention]:
