@@ -49,13 +49,12 @@ import orjson
 from watchtower.config import (
     Config,
     DaemonConfig,
-    Duration,
     HttpConfig,
     MqttConfig,
     NotifyConfig,
-    Secret,
     StateConfig,
 )
+from watchtower.config_parse import Duration, Secret
 from watchtower.daemon import Daemon
 from watchtower.deadletter import DeadLetter
 from watchtower.mention import from_dict

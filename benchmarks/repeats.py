@@ -23,7 +23,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from watchtower.config import Config, InputConfig, Secret, StateConfig
+from watchtower.config import Config, InputConfig, StateConfig
+from watchtower.config_parse import Secret
 from watchtower.mention import Mention, from_dict
 from watchtower.state.redis_store import RedisStore
 from watchtower.synth import generate

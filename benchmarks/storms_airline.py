@@ -28,7 +28,8 @@ from typing import Any
 from river import time_series
 
 from watchtower.alerting.alert import AlertTransition
-from watchtower.config import StormConfig, parse_duration
+from watchtower.config import StormConfig
+from watchtower.config_parse import parse_duration
 from watchtower.convert.airline import convert
 from watchtower.decide.storms import StormWatch
 from watchtower.mention import Mention, from_dict

@@ -16,14 +16,8 @@ import aiohttp
 import orjson
 import pytest
 
-from watchtower.config import (
-    Config,
-    HttpConfig,
-    MomentumConfig,
-    NotifyConfig,
-    ScoringConfig,
-    Secret,
-)
+from watchtower.config import Config, HttpConfig, MomentumConfig, NotifyConfig, ScoringConfig
+from watchtower.config_parse import Secret
 from watchtower.daemon import Daemon
 from watchtower.sources.board import ALERT_FIELDS, PAGE, THREAD_FIELDS
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from watchtower.cli import main
-from watchtower.config import Config, Secret, load_config
+from watchtower.config import Config, load_config
+from watchtower.config_parse import Secret
 from watchtower.errors import ConfigError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -210,7 +211,7 @@ def test_check_config_and_run_refuse_what_the_daemon_would_fail_on_at_connect(
 
 
 def test_durations_accept_units() -> None:
-    from watchtower.config import parse_duration
+    from watchtower.config_parse import parse_duration
 
     assert [parse_duration(v, "k") for v in ("90s", "5m", "2h", "1d", 7, "250ms")] == [
         90,

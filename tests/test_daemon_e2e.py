@@ -21,16 +21,15 @@ import orjson
 from test_storms import CFG, bucketed, steady
 from watchtower.config import (
     Config,
-    Duration,
     HttpConfig,
     MomentumConfig,
     MqttConfig,
     NotifyConfig,
     RouteConfig,
     ScoringConfig,
-    Secret,
     StateConfig,
 )
+from watchtower.config_parse import Duration, Secret
 from watchtower.daemon import Daemon
 from watchtower.state.redis_store import RedisStore
 

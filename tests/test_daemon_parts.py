@@ -21,15 +21,14 @@ from watchtower.config import (
     AlertConfig,
     Config,
     DaemonConfig,
-    Duration,
     HttpConfig,
     InputConfig,
     LevelConfig,
     MomentumConfig,
     ScoringConfig,
-    Secret,
     StateConfig,
 )
+from watchtower.config_parse import Duration, Secret
 from watchtower.daemon import STEP_FLOOR, TEARDOWN_GRACE, Daemon
 from watchtower.errors import OutputError, is_outage
 from watchtower.lifecycle import reload_from

@@ -11,7 +11,8 @@ import pytest
 import redis
 
 from watchtower.alerting.alert import AlertTransition
-from watchtower.config import Config, InputConfig, ScoringConfig, Secret, StateConfig
+from watchtower.config import Config, InputConfig, ScoringConfig, StateConfig
+from watchtower.config_parse import Secret
 from watchtower.engine import Engine
 from watchtower.mention import from_dict
 from watchtower.wiring import build_engine

@@ -28,8 +28,8 @@ from watchtower.config import (
     MomentumConfig,
     NotifyConfig,
     ScoringConfig,
-    Secret,
 )
+from watchtower.config_parse import Secret
 from watchtower.daemon import Daemon
 
 from servers import AUTH, JSON, NDJSON, TOKEN, daemon_api

@@ -17,7 +17,8 @@ import pytest
 from watchtower.alerting.alert import AlertTransition
 from watchtower.alerting.notify_test import sample_transition
 from watchtower.clock import ManualClock
-from watchtower.config import Config, HttpConfig, NotifyConfig, RouteConfig, Secret
+from watchtower.config import Config, HttpConfig, NotifyConfig, RouteConfig
+from watchtower.config_parse import Secret
 from watchtower.daemon import Daemon
 from watchtower.mention import format_time
 

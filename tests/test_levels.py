@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from watchtower.config import AlertConfig, Duration, LevelConfig
+from watchtower.config import AlertConfig, LevelConfig
+from watchtower.config_parse import Duration
 from watchtower.decide.levels import Levels
 from watchtower.state.thread_state import Episode
 

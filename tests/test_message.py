@@ -21,7 +21,8 @@ from watchtower.alerting.notify_test import (
     sample_message,
     sample_transition,
 )
-from watchtower.config import Config, LevelConfig, RouteConfig, Secret
+from watchtower.config import Config, LevelConfig, RouteConfig
+from watchtower.config_parse import Secret
 from watchtower.errors import ConfigError
 
 from servers import Received, Receiver

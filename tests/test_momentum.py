@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from watchtower.config import Config, Duration, MomentumConfig
+from watchtower.config import Config, MomentumConfig
+from watchtower.config_parse import Duration
 from watchtower.mention import from_dict
 from watchtower.scoring.features import GAIN, Features, fading_forecast, features
 from watchtower.scoring.momentum import EPOCH, MIN_POPULATION, SETTLE, MomentumModel

@@ -29,14 +29,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from watchtower.config import (
     Config,
     DaemonConfig,
-    Duration,
     HttpConfig,
     MomentumConfig,
     NotifyConfig,
     RouteConfig,
     ScoringConfig,
-    Secret,
 )
+from watchtower.config_parse import Duration, Secret
 from watchtower.daemon import Daemon
 from watchtower.metrics import Metrics
 

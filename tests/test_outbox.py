@@ -22,7 +22,8 @@ from watchtower.alerting.outbox_redis import RedisOutboxStore
 from watchtower.alerting.outbox_store import Entry, MemoryOutboxStore, OutboxStore
 from watchtower.backoff import retry_delay
 from watchtower.clock import ManualClock, SystemClock
-from watchtower.config import Config, Duration, NotifyConfig, RouteConfig, Secret, StateConfig
+from watchtower.config import Config, NotifyConfig, RouteConfig, StateConfig
+from watchtower.config_parse import Duration, Secret
 from watchtower.metrics import Metrics
 from watchtower.state.redis_store import connect
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from watchtower.config import Config, Secret, StateConfig
+from watchtower.config import Config, StateConfig
+from watchtower.config_parse import Secret
 from watchtower.engine import Engine
 from watchtower.mention import from_dict
 from watchtower.persist import restore_learned, save_learned

@@ -13,7 +13,8 @@ import redis.asyncio as redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from test_redis_store import rich_state, run_stream
-from watchtower.config import Config, Duration, InputConfig, Secret, StateConfig
+from watchtower.config import Config, InputConfig, StateConfig
+from watchtower.config_parse import Duration, Secret
 from watchtower.mention import Mention, from_dict
 from watchtower.state import keys, redis_store
 from watchtower.state.redis_store import RedisStore

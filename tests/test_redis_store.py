@@ -12,7 +12,8 @@ import orjson
 import pytest
 import redis.asyncio as redis
 
-from watchtower.config import Config, Duration, InputConfig, Secret, StateConfig
+from watchtower.config import Config, InputConfig, StateConfig
+from watchtower.config_parse import Duration, Secret
 from watchtower.engine import Engine
 from watchtower.errors import UnreadableStates
 from watchtower.mention import Mention, from_dict

@@ -11,7 +11,8 @@ import pytest
 
 from test_redis_roots import Commands
 from test_redis_store import rich_state, run_stream
-from watchtower.config import Config, Secret, StateConfig
+from watchtower.config import Config, StateConfig
+from watchtower.config_parse import Secret
 from watchtower.mention import from_dict
 from watchtower.state.redis_store import RedisStore
 from watchtower.state.thread_state import Episode

@@ -13,7 +13,8 @@ from watchtower.alerting.outbox import Delivery
 from watchtower.alerting.outbox_store import MemoryOutboxStore
 from watchtower.alerting.routes import match_routes, matches
 from watchtower.clock import ManualClock
-from watchtower.config import Config, NotifyConfig, RouteConfig, Secret, load_config
+from watchtower.config import Config, NotifyConfig, RouteConfig, load_config
+from watchtower.config_parse import Secret
 from watchtower.metrics import Metrics
 
 from servers import Receiver

@@ -12,7 +12,8 @@ from collections.abc import Sequence
 import redis.asyncio as redis
 
 from watchtower.alerting.alert import AlertTransition
-from watchtower.config import Config, Secret, StateConfig
+from watchtower.config import Config, StateConfig
+from watchtower.config_parse import Secret
 from watchtower.engine import Engine
 from watchtower.mention import Mention
 from watchtower.scoring.momentum import MomentumModel

@@ -12,7 +12,8 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from watchtower.config import Config, InputConfig, Secret, StateConfig
+from watchtower.config import Config, InputConfig, StateConfig
+from watchtower.config_parse import Secret
 from watchtower.engine import Engine
 from watchtower.mention import Mention, from_dict
 from watchtower.state import keys

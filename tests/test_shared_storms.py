@@ -16,7 +16,8 @@ import pytest
 import redis.asyncio as redis
 
 from test_storms import CFG, bucketed, steady
-from watchtower.config import Config, Secret, StateConfig
+from watchtower.config import Config, StateConfig
+from watchtower.config_parse import Secret
 from watchtower.decide.storms import StormWatch
 from watchtower.engine import Engine
 from watchtower.mention import Mention

@@ -21,7 +21,8 @@ import pytest
 
 from watchtower.cli import main
 from watchtower.clock import ManualClock
-from watchtower.config import Config, HttpConfig, NotifyConfig, Secret
+from watchtower.config import Config, HttpConfig, NotifyConfig
+from watchtower.config_parse import Secret
 from watchtower.daemon import Daemon
 from watchtower.errors import ConfigError
 from watchtower.mention import format_time

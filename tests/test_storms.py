@@ -9,7 +9,8 @@ from collections.abc import Sequence
 import pytest
 
 from watchtower.alerting.alert import AlertTransition
-from watchtower.config import Duration, StormConfig
+from watchtower.config import StormConfig
+from watchtower.config_parse import Duration
 from watchtower.decide.storms import StormWatch
 from watchtower.errors import ConfigError
 from watchtower.mention import Author, Mention, from_dict

@@ -14,7 +14,8 @@ import pytest
 import redis.asyncio as redis
 
 from watchtower.batcher import Batcher
-from watchtower.config import Config, DaemonConfig, Duration, InputConfig, Secret, StateConfig
+from watchtower.config import Config, DaemonConfig, InputConfig, StateConfig
+from watchtower.config_parse import Duration, Secret
 from watchtower.daemon import Daemon
 from watchtower.errors import UnreadableStates
 from watchtower.mention import from_dict

@@ -15,7 +15,7 @@ import sys
 import time
 from typing import Any
 
-from watchtower.config import Secret
+from watchtower.config_parse import Secret
 
 _URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*)://\S*")
 _PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:/@+,#[]")

@@ -29,7 +29,8 @@ from typing import Any
 
 import orjson
 
-from watchtower.config import HttpConfig, Secret, load_config, resolve_secret
+from watchtower.config import HttpConfig, load_config
+from watchtower.config_parse import Secret, resolve_secret
 from watchtower.errors import ConfigError, WatchtowerError
 from watchtower.mention import format_time
 

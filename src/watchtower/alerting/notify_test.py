@@ -19,7 +19,8 @@ from pathlib import Path
 from watchtower.alerting.alert import AlertTransition
 from watchtower.alerting.message import Message, render
 from watchtower.alerting.notify import send
-from watchtower.config import Config, load_config, resolve_secret
+from watchtower.config import Config, load_config
+from watchtower.config_parse import resolve_secret
 
 _TEST_NOTE = "_Test alert from `watchtower notify-test`: nothing is wrong, no action needed._"
 

@@ -19,7 +19,8 @@ from aiohttp import hdrs, web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from watchtower.clock import Clock
-from watchtower.config import Config, parse_duration
+from watchtower.config import Config
+from watchtower.config_parse import parse_duration
 from watchtower.errors import ConfigError
 from watchtower.logs import kv
 from watchtower.mention import LABELS, format_time
