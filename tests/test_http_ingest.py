@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
+from aiohttp.http_parser import HttpRequestParserPy
 
 from watchtower.config import (
     Config,
@@ -220,6 +221,7 @@ async def test_a_client_that_hangs_up_mid_body_is_counted_and_not_a_traceback(
         while len(_hung_up(caplog)) + len(_errors(caplog)) < n:  # noqa: ASYNC110
             await asyncio.sleep(0.01)
     assert api.rejected("client_gone") == 1  # ingest's only
+    assert api.rejected("malformed_request") == 0  # a body cut short is not a broken one
     assert api.queued == 0
     assert api.metric("watchtower_mentions_received_total", source="http") == 0
     assert not api.dead_letter.exists() or api.dead_letter.read_bytes() == b""
@@ -236,6 +238,90 @@ def _hung_up(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 def _errors(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
+# Chunked bodies whose framing is broken, each as a producer's bug might send it.
+BROKEN_CHUNKS = (
+    b"zz\r\n[]\r\n0\r\n\r\n",  # a chunk size that is not hex
+    b"20\r\n[]\r\n" + b"garbage " * 5 + b"\r\n0\r\n\r\n",  # shorter than its size, then garbage
+    b"2\r\n[]XX0\r\n\r\n",  # no CRLF after the chunk
+)
+_CHUNKED_HEAD = (
+    f"POST /v1/mentions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+    "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
+)
+
+
+async def _connect(api: Api) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(*api.base.removeprefix("http://").split(":"))
+
+
+@pytest.fixture(params=["c", "python"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Each of aiohttp's request parsers: its C one, and the pure-Python one it runs without
+    its C extension (no wheel for the platform, AIOHTTP_NO_EXTENSIONS); they fail apart."""
+    if request.param == "python":
+        monkeypatch.setattr(aiohttp.web_protocol, "HttpRequestParser", HttpRequestParserPy)
+    return str(request.param)
+
+
+async def test_a_malformed_chunked_body_is_a_counted_400_and_not_a_traceback(
+    api: Api, caplog: pytest.LogCaptureFixture, parser: str
+) -> None:
+    """A broken chunk that arrives with its headers: aiohttp's parser refused the request before
+    any handler ran, answered 400, logged "Error handling request" at ERROR with a traceback
+    on aiohttp.server, and the rejection was counted nowhere."""
+    caplog.set_level(logging.DEBUG)
+    body = orjson.dumps(record("m1"))
+    assert (await api.post("/v1/mentions", body, JSON))[0] == 202  # a keep-alive connection
+    for broken in BROKEN_CHUNKS:
+        reader, writer = await _connect(api)
+        writer.write(f"{_CHUNKED_HEAD}\r\n".encode() + broken)  # one write: one segment
+        assert (await reader.readline()).split()[1] == b"400", (parser, broken)
+        writer.close()
+        await writer.wait_closed()
+    n = len(BROKEN_CHUNKS)
+    assert api.rejected("malformed_request") == n
+    refused = [r for r in caplog.records if r.getMessage() == "request refused as malformed"]
+    assert [(r.levelno, r.exc_info) for r in refused] == [(logging.DEBUG, None)] * n
+    assert [r for r in caplog.records if r.name.startswith("aiohttp") and r.exc_info] == []
+    status, data = await api.post("/v1/mentions", body, JSON)  # the keep-alive one again
+    assert (status, data["accepted"]) == (202, 1)
+    reader, writer = await _connect(api)
+    writer.write(f"{_CHUNKED_HEAD}\r\n%x\r\n".encode() % len(body) + body + b"\r\n0\r\n\r\n")
+    assert (await reader.readline()).split()[1] == b"202"  # well-formed, on a new connection
+    writer.close()
+    await writer.wait_closed()
+    assert api.take() == ["m1"] * 3
+    assert api.rejected("malformed_request") == n
+    assert api.daemon.http is not None
+    await api.daemon.http.stop()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+@pytest.mark.parametrize("parser", ["python"], indirect=True)
+async def test_a_chunk_broken_while_the_handler_reads_is_a_counted_json_400(
+    api: Api, caplog: pytest.LogCaptureFixture, parser: str
+) -> None:
+    """A broken chunk after the handler began to read (here once 100 Continue said so): the
+    pure-Python parser raised it in read_limited, answered 500 "Unhandled exception" with a
+    traceback, and raised it again after the answer, a second traceback. (The C parser keeps
+    the error from the handler, which waits for the client to hang up: client_gone.)"""
+    reader, writer = await _connect(api)
+    writer.write(f"{_CHUNKED_HEAD}Expect: 100-continue\r\n\r\n".encode())
+    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"1\r\n[\r\n" + BROKEN_CHUNKS[0])
+    head, _, answer = (await reader.read()).partition(b"\r\n\r\n")  # then the server closes
+    writer.close()
+    await writer.wait_closed()
+    assert head.split()[1] == b"400"
+    assert orjson.loads(answer) == {"error": "the body is not framed as its headers say: zz"}
+    assert api.rejected("malformed_request") == 1  # once, by the handler
+    assert api.queued == 0
+    assert api.daemon.http is not None
+    await api.daemon.http.stop()
+    assert _errors(caplog) == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
 async def test_body_over_the_limit_is_413(api: Api) -> None:

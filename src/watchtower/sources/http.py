@@ -33,6 +33,7 @@ from watchtower.sources.content_coding import (
     decode_content,
 )
 from watchtower.sources.inbox import Inbox
+from watchtower.sources.malformed import SERVER_LOGGER, MalformedRequests, reason
 from watchtower.sources.records import BodyError, BodyKind, decode_body
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,7 @@ Rejected = Literal[
     "unsupported_encoding",
     "bad_body",
     "client_gone",
+    "malformed_request",
 ]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -151,11 +153,17 @@ class ClientGone(web.HTTPBadRequest):
     the request quietly (its answer reaches no one) instead of logging a traceback."""
 
 
+class MalformedBody(web.HTTPBadRequest):
+    """The body's framing broke while it was read (aiohttp's pure-Python parser: its C parser
+    refuses the request before any handler, see malformed.py)."""
+
+
 async def read_limited(request: web.Request, limit: int, setting: str = "") -> bytes:
     """The body decoded as its Content-Encoding says, or 413 as soon as it is known to exceed
     ``limit`` (before reading or inflating it all); the error names ``setting`` where a config
     key sets the limit. 415 for a coding not read (the body unread), BodyError when it does
-    not decode, ClientGone when the client hangs up before the end of it."""
+    not decode, ClientGone when the client hangs up before the end of it, MalformedBody when its
+    framing breaks."""
     try:
         coding = coding_of(request.headers.get(hdrs.CONTENT_ENCODING, ""))
     except UnsupportedCoding as exc:
@@ -189,7 +197,14 @@ async def _read_raw(request: web.Request, limit: int, setting: str) -> bytes:
         where = kv(path=request.path, peer=request.remote or "-", got=size, declared=declared)
         log.debug("client hung up mid-body", extra=where)
         raise ClientGone(text="the client hung up before the end of its body") from None
+    except web.RequestPayloadError as exc:  # the parser's error is its cause
+        raise _malformed(exc.__cause__ or exc) from None
     return b"".join(chunks)
+
+
+def _malformed(exc: BaseException) -> MalformedBody:
+    error = {"error": f"the body is not framed as its headers say: {reason(exc)}"}
+    return MalformedBody(text=orjson.dumps(error).decode(), content_type="application/json")
 
 
 def _too_large(limit: int, setting: str) -> web.HTTPRequestEntityTooLarge:
@@ -215,6 +230,9 @@ async def _ingest(request: web.Request) -> web.Response:
         decoded = decode_body(body, kind, config.input.max_text_chars)
     except ClientGone:  # nothing received: no record counts as received or dead-lettered
         _count_rejected(service, "client_gone")
+        raise
+    except MalformedBody:
+        _count_rejected(service, "malformed_request")
         raise
     except web.HTTPRequestEntityTooLarge:
         _count_rejected(service, "too_large")
@@ -402,10 +420,13 @@ class HttpServer:
         )
         self._host, self._port = host, port
         self._started = False
+        # aiohttp refuses a malformed request before any handler: counted here (see malformed.py)
+        self._malformed = MalformedRequests(lambda: _count_rejected(service, "malformed_request"))
 
     async def start(self) -> None:
         await self._runner.setup()
         self._started = True
+        logging.getLogger(SERVER_LOGGER).addFilter(self._malformed)
         await web.TCPSite(self._runner, self._host, self._port).start()
 
     @property
@@ -417,4 +438,7 @@ class HttpServer:
     async def stop(self) -> None:
         if self._started:
             self._started = False
-            await self._runner.cleanup()
+            try:
+                await self._runner.cleanup()
+            finally:  # after: closing the connections may log one more
+                logging.getLogger(SERVER_LOGGER).removeFilter(self._malformed)
