@@ -195,6 +195,10 @@ async def test_a_content_encoding_not_read_is_a_counted_415_naming_the_header(
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+async def _connect(api: Api) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    return await asyncio.open_connection(*api.base.removeprefix("http://").split(":"))
+
+
 async def test_a_client_that_hangs_up_mid_body_is_counted_and_not_a_traceback(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -209,7 +213,7 @@ async def test_a_client_that_hangs_up_mid_body_is_counted_and_not_a_traceback(
         "/v1/silences": ("Transfer-Encoding: chunked", b"%x\r\n%s" % (len(part) + 9, part)),
     }
     for n, (path, (framing, body)) in enumerate(requests.items(), 1):
-        _, writer = await asyncio.open_connection(*api.base.removeprefix("http://").split(":"))
+        _, writer = await _connect(api)
         head = f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
         writer.write(f"{head}Content-Type: application/json\r\n{framing}\r\n\r\n".encode())
         writer.write(body)
@@ -250,10 +254,6 @@ _CHUNKED_HEAD = (
     f"POST /v1/mentions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
     "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
 )
-
-
-async def _connect(api: Api) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    return await asyncio.open_connection(*api.base.removeprefix("http://").split(":"))
 
 
 @pytest.fixture(params=["c", "python"])
