@@ -59,6 +59,7 @@ def test_shipped_config_is_the_builtin_defaults() -> None:
         ("scoring:\n  min_negativity: 1.5\n", "scoring.min_negativity", "0 to 1"),
         ("storms:\n  min_rate: 0\n", "storms.min_rate", "above 0"),
         ("http:\n  max_body_bytes: 0\n", "http.max_body_bytes", "1 or more"),
+        ("http:\n  body_timeout: 0s\n", "http.body_timeout", "longer than 0"),
         ("notify:\n  retry_initial: 0s\n", "notify.retry_initial", "longer than 0"),
         ("notify:\n  max_attempts: 0\n", "notify.max_attempts", "1 or more"),
         # NaN passes every `<` check and inf every `>`: refused wherever a number goes

@@ -7,6 +7,7 @@ batcher, so what a request queued stays in the inbox where the test can count it
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gzip
 import logging
 import time
@@ -30,7 +31,7 @@ from watchtower.config import (
     NotifyConfig,
     ScoringConfig,
 )
-from watchtower.config_parse import Secret
+from watchtower.config_parse import Duration, Secret
 from watchtower.daemon import Daemon
 
 from servers import AUTH, JSON, NDJSON, TOKEN, daemon_api
@@ -322,6 +323,101 @@ async def test_a_chunk_broken_while_the_handler_reads_is_a_counted_json_400(
     await api.daemon.http.stop()
     assert _errors(caplog) == []
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+def _patience(api: Api, seconds: float) -> None:
+    """Set ``http.body_timeout`` as a reload would: the handlers read the config per request."""
+    runtime = api.daemon.runtime
+    http = dataclasses.replace(runtime.config.http, body_timeout=Duration(seconds))
+    runtime.config = dataclasses.replace(runtime.config, http=http)
+
+
+async def _answer(reader: asyncio.StreamReader) -> tuple[bytes, dict[str, Any]]:
+    """The status and JSON body of an answer that closes its connection (read by its length:
+    aiohttp lingers, reading what more the client sends, before it closes)."""
+    head = (await reader.readuntil(b"\r\n\r\n")).decode().lower()
+    assert "\r\nconnection: close\r\n" in head, head
+    length = int(head.partition("content-length:")[2].split()[0])
+    return head.split()[1].encode(), orjson.loads(await reader.readexactly(length))
+
+
+async def test_a_body_that_stops_arriving_is_a_counted_408_after_http_body_timeout(
+    api: Api, caplog: pytest.LogCaptureFixture, parser: str
+) -> None:
+    """A producer stuck mid-body (or a proxy holding it) used to hold its handler and its
+    connection until the client hung up: forever, for a client that waits for its answer."""
+    caplog.set_level(logging.DEBUG)
+    _patience(api, 0.3)
+    part = orjson.dumps([record(f"m{i}") for i in range(3)])[:-10]
+    head = f"POST /v1/mentions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+    reader, writer = await _connect(api)
+    writer.write(f"{head}Content-Type: application/json\r\nContent-Length: 3000\r\n\r\n".encode())
+    writer.write(part)
+    status, data = await _answer(reader)  # and closes it: the rest may still come
+    writer.close()
+    await writer.wait_closed()
+    assert status == b"408"
+    assert data == {"error": "no more of the body came for 0.3 s (http.body_timeout)"}
+    assert api.rejected("body_stalled") == 1
+    assert api.rejected("client_gone") == 0
+    assert api.queued == 0
+    stalled = [r for r in caplog.records if r.getMessage() == "client stalled mid-body"]
+    assert [(r.levelno, r.exc_info) for r in stalled] == [(logging.DEBUG, None)]
+    reader, writer = await _connect(api)  # the API's bodies too (counted for ingest only)
+    head = f"POST /v1/feedback HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+    writer.write(f"{head}Content-Type: application/json\r\nContent-Length: 50\r\n\r\n{{".encode())
+    assert (await _answer(reader))[0] == b"408"
+    writer.close()
+    await writer.wait_closed()
+    assert api.rejected("body_stalled") == 1
+    assert api.daemon.http is not None
+    await api.daemon.http.stop()
+    assert _errors(caplog) == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+async def test_a_slow_body_that_keeps_coming_is_not_cut_off(api: Api) -> None:
+    """http.body_timeout is the wait for the next part, not for the whole body: a large body
+    on a slow link arrives, however long it takes in all."""
+    _patience(api, 1.0)
+    body = orjson.dumps([record(f"m{i}") for i in range(3)])
+    step = len(body) // 4 + 1
+    parts = [body[i : i + step] for i in range(0, len(body), step)]
+    started = time.monotonic()
+
+    async def slowly() -> AsyncIterator[bytes]:
+        for n, part in enumerate(parts):
+            if n:
+                await asyncio.sleep(0.4)  # each gap well within the patience, all three not
+            yield part
+
+    async with api.session.post(api.base + "/v1/mentions", data=slowly(), headers=JSON) as r:
+        assert (r.status, (await r.json())["accepted"]) == (202, 3)
+    assert time.monotonic() - started > 1.0  # longer in all than http.body_timeout
+    assert api.rejected("body_stalled") == 0
+
+
+@pytest.mark.parametrize("parser", ["c"], indirect=True)
+async def test_a_chunk_the_c_parser_drops_is_answered_408_not_waited_on_forever(
+    api: Api, caplog: pytest.LogCaptureFixture, parser: str
+) -> None:
+    """A broken chunk after the handler began to read: aiohttp's C parser keeps the error from
+    the handler (see malformed.py), which waited for more of the body until the client hung
+    up. It is let go after http.body_timeout."""
+    _patience(api, 0.3)
+    reader, writer = await _connect(api)
+    writer.write(f"{_CHUNKED_HEAD}Expect: 100-continue\r\n\r\n".encode())
+    assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"1\r\n[\r\n" + BROKEN_CHUNKS[0])
+    status, _ = await _answer(reader)
+    writer.close()
+    await writer.wait_closed()
+    assert status == b"408"
+    assert api.rejected("body_stalled") == 1
+    assert api.queued == 0
+    assert api.daemon.http is not None
+    await api.daemon.http.stop()
+    assert _errors(caplog) == []
 
 
 async def test_body_over_the_limit_is_413(api: Api) -> None:

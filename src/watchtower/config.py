@@ -220,9 +220,11 @@ class HttpConfig:
     port: int = 8080
     token: Secret | None = None  # bearer token for ingest and the API; null: no auth
     max_body_bytes: int = 16 * 1024 * 1024  # larger ingest bodies get 413
+    body_timeout: Duration = Duration(60)  # no more of a body for this long: 408
 
     def __post_init__(self) -> None:
         _at_least(self, 1, "max_body_bytes")
+        _longer_than_zero(self, "body_timeout")
 
 
 @dataclass(frozen=True)

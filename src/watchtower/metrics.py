@@ -47,14 +47,15 @@ class Metrics:
         # from ingest_refused (retry later). Their records were never read: no record count, and
         # nothing is counted as received (received = accepted + rejected still holds). Also here
         # (client_gone): a client that hung up before the end of its body, answered by no one;
-        # what it did send is not read either. And (malformed_request) a request aiohttp's parser
+        # what it did send is not read either; (body_stalled) one whose body stopped coming for
+        # http.body_timeout, answered 408. And (malformed_request) a request aiohttp's parser
         # refused as not HTTP/1.1: a chunked body whose framing is broken (or, with its C parser,
         # a header it refuses); counted whatever the path, for it is refused before routing.
         self.ingest_requests_rejected = Counter(
             "watchtower_ingest_requests_rejected",
             "Ingest requests rejected whole, not to be retried as they are, by source and reason",
             # unauthorized | too_large | unsupported_type | unsupported_encoding | bad_body
-            # | client_gone | malformed_request
+            # | client_gone | body_stalled | malformed_request
             ["source", "reason"],
             registry=r,
         )

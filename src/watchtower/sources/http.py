@@ -22,18 +22,12 @@ from watchtower.clock import Clock
 from watchtower.config import Config
 from watchtower.config_parse import parse_duration
 from watchtower.errors import ConfigError
-from watchtower.logs import kv
 from watchtower.mention import LABELS, format_time
 from watchtower.metrics import Metrics
 from watchtower.sources.board import PAGE
-from watchtower.sources.content_coding import (
-    ENCODED,
-    UnsupportedCoding,
-    coding_of,
-    decode_content,
-)
+from watchtower.sources.http_body import BodyStalled, ClientGone, MalformedBody, read_limited
 from watchtower.sources.inbox import Inbox
-from watchtower.sources.malformed import SERVER_LOGGER, MalformedRequests, reason
+from watchtower.sources.malformed import SERVER_LOGGER, MalformedRequests
 from watchtower.sources.records import BodyError, BodyKind, decode_body
 
 log = logging.getLogger(__name__)
@@ -61,6 +55,7 @@ Rejected = Literal[
     "unsupported_encoding",
     "bad_body",
     "client_gone",
+    "body_stalled",
     "malformed_request",
 ]
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -148,72 +143,6 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-class ClientGone(web.HTTPBadRequest):
-    """The client hung up before it had sent its whole body. An HTTPException, so aiohttp ends
-    the request quietly (its answer reaches no one) instead of logging a traceback."""
-
-
-class MalformedBody(web.HTTPBadRequest):
-    """The body's framing broke while it was read (aiohttp's pure-Python parser: its C parser
-    refuses the request before any handler, see malformed.py)."""
-
-
-async def read_limited(request: web.Request, limit: int, setting: str = "") -> bytes:
-    """The body decoded as its Content-Encoding says, or 413 as soon as it is known to exceed
-    ``limit`` (before reading or inflating it all); the error names ``setting`` where a config
-    key sets the limit. 415 for a coding not read (the body unread), BodyError when it does
-    not decode, ClientGone when the client hangs up before the end of it, MalformedBody when its
-    framing breaks."""
-    try:
-        coding = coding_of(request.headers.get(hdrs.CONTENT_ENCODING, ""))
-    except UnsupportedCoding as exc:
-        raise web.HTTPUnsupportedMediaType(
-            text=orjson.dumps({"error": str(exc), "field": hdrs.CONTENT_ENCODING}).decode(),
-            content_type="application/json",
-            headers={hdrs.ACCEPT_ENCODING: ", ".join(ENCODED)},  # RFC 9110 15.5.16
-        ) from None
-    declared = request.content_length
-    if declared is not None and declared > limit:
-        raise _too_large(limit, setting)
-    body = decode_content(await _read_raw(request, limit, setting), coding, limit)
-    if len(body) > limit:
-        raise _too_large(limit, setting)
-    return body
-
-
-async def _read_raw(request: web.Request, limit: int, setting: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async for chunk in request.content.iter_any():
-            size += len(chunk)
-            if size > limit:
-                raise _too_large(limit, setting)
-            chunks.append(chunk)
-    except ConnectionError:  # aiohttp's ConnectionResetError("Connection lost")
-        # Debug, not a warning: it is the client's failure, one line per request would flood
-        # the log when a producer keeps crashing, and ingest counts it (reason client_gone).
-        declared = request.content_length or "-"
-        where = kv(path=request.path, peer=request.remote or "-", got=size, declared=declared)
-        log.debug("client hung up mid-body", extra=where)
-        raise ClientGone(text="the client hung up before the end of its body") from None
-    except web.RequestPayloadError as exc:  # the parser's error is its cause
-        raise _malformed(exc.__cause__ or exc) from None
-    return b"".join(chunks)
-
-
-def _malformed(exc: BaseException) -> MalformedBody:
-    error = {"error": f"the body is not framed as its headers say: {reason(exc)}"}
-    return MalformedBody(text=orjson.dumps(error).decode(), content_type="application/json")
-
-
-def _too_large(limit: int, setting: str) -> web.HTTPRequestEntityTooLarge:
-    error = {"error": f"body larger than {limit} bytes" + (f" ({setting})" if setting else "")}
-    return web.HTTPRequestEntityTooLarge(
-        max_size=limit, text=orjson.dumps(error).decode(), content_type="application/json"
-    )
-
-
 async def _ingest(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     config = service.config
@@ -226,10 +155,16 @@ async def _ingest(request: web.Request) -> web.Response:
     if not service.inbox.accepting:
         return _refuse(service, "shutting_down", 0)  # the body is not even read
     try:
-        body = await read_limited(request, config.http.max_body_bytes, "http.max_body_bytes")
+        http = config.http
+        body = await read_limited(
+            request, http.max_body_bytes, http.body_timeout, "http.max_body_bytes"
+        )
         decoded = decode_body(body, kind, config.input.max_text_chars)
     except ClientGone:  # nothing received: no record counts as received or dead-lettered
         _count_rejected(service, "client_gone")
+        raise
+    except BodyStalled:  # likewise; the client may resend it whole
+        _count_rejected(service, "body_stalled")
         raise
     except MalformedBody:
         _count_rejected(service, "malformed_request")
@@ -314,7 +249,7 @@ async def _threads(request: web.Request) -> web.Response:
 
 async def _feedback(request: web.Request) -> web.Response:
     try:
-        data = orjson.loads(await read_limited(request, _SMALL_BODY))
+        data = orjson.loads(await _read_small(request))
     except (orjson.JSONDecodeError, BodyError):
         return _json({"error": "body must be a JSON object"}, 400)
     problem = _feedback_problem(data)
@@ -328,6 +263,10 @@ async def _feedback(request: web.Request) -> web.Response:
     if outcome == "learning is off":
         return _json({"error": "sentiment.learn is off in the config"}, 409)
     return _json({"learned": data["label"]})
+
+
+async def _read_small(request: web.Request) -> bytes:
+    return await read_limited(request, _SMALL_BODY, request.app[SERVICE].config.http.body_timeout)
 
 
 def _feedback_problem(data: object) -> str | None:
@@ -347,7 +286,7 @@ async def _silence(request: web.Request) -> web.Response:
     """Set (or replace) the maintenance window of a brand, or ``*`` for all: 201 with it."""
     service = request.app[SERVICE]
     try:
-        data = orjson.loads(await read_limited(request, _SMALL_BODY))
+        data = orjson.loads(await _read_small(request))
     except (orjson.JSONDecodeError, BodyError):
         return _json({"error": "body must be a JSON object"}, 400)
     try:

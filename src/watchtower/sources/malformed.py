@@ -7,11 +7,11 @@ request" at ERROR with a traceback on aiohttp.server, counted nowhere. ``Malform
 filter on that logger, turns exactly those records into one debug line and a count.
 
 Arriving after the handler began to read, the broken chunk is raised in the handler by aiohttp's
-pure-Python parser (RequestPayloadError, answered and counted there: http.MalformedBody), and
+pure-Python parser (RequestPayloadError, answered and counted there: http_body.MalformedBody), and
 raised again when aiohttp reads what is left of the body after the answer: "Unhandled
 exception", the same error, which the filter drops too (counted once). Its C parser (the one
-installed wheels use) never hands that error to the request: the handler waits until the client
-hangs up (client_gone).
+installed wheels use) never hands that error to the request: the handler waits for more of the
+body until ``http.body_timeout`` (408, body_stalled) or until the client hangs up (client_gone).
 """
 
 from __future__ import annotations
