@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from watchtower.state.memory import MemoryStore
-from watchtower.state.redis_store import RedisStore, encode_state
+from watchtower.state.redis_store import RedisStore
+from watchtower.state.state_codec import encode_state
 from watchtower.state.store import Store
 from watchtower.state.thread_state import DecaySpec, Observation, ThreadState, new_state, observe
 

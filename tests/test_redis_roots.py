@@ -16,7 +16,7 @@ from test_redis_store import rich_state, run_stream
 from watchtower.config import Config, InputConfig, StateConfig
 from watchtower.config_parse import Duration, Secret
 from watchtower.mention import Mention, from_dict
-from watchtower.state import keys, redis_store
+from watchtower.state import keys, redis_scripts
 from watchtower.state.redis_store import RedisStore
 from watchtower.synth import generate
 from watchtower.threads import resolve_roots
@@ -26,9 +26,9 @@ TTL = 50.0
 _SCRIPTS = {
     hashlib.sha1(text.encode()).hexdigest(): name  # noqa: S324 - Redis names scripts by SHA-1
     for name, text in (
-        ("save", redis_store._SAVE),
-        ("drop", redis_store._DROP),
-        ("lookup", redis_store._LOOKUP),
+        ("save", redis_scripts.SAVE),
+        ("drop", redis_scripts.DROP),
+        ("lookup", redis_scripts.LOOKUP),
     )
 }
 

@@ -19,7 +19,8 @@ from watchtower.errors import UnreadableStates
 from watchtower.mention import Mention, from_dict
 from watchtower.state import keys
 from watchtower.state.memory import MemoryStore
-from watchtower.state.redis_store import LAYOUT, RedisStore, encode_state
+from watchtower.state.redis_store import RedisStore
+from watchtower.state.state_codec import LAYOUT, encode_state
 from watchtower.state.store import Store
 from watchtower.state.thread_state import Episode, ThreadState, TopMention
 from watchtower.synth import generate

@@ -8,7 +8,7 @@ batch made the p50 latency 21-26 ms instead of 6-17; see the README). With ``bat
 waits: batches grow by themselves under load and a mention waits for nothing at low load, at the
 cost of a store round trip per mention or two (1.75 x the CPU per mention at 1k/s).
 
-A batch also ends before a mention more than ``engine.BATCH_SPAN`` of event time after its
+A batch also ends before a mention more than ``batch_span.BATCH_SPAN`` of event time after its
 first: a backlog (drained after a store outage, a backfill posted at once) is then decided in
 the batches a replay of the same stream cuts, so it gets the same alerts.
 """
@@ -19,7 +19,7 @@ import asyncio
 import logging
 
 from watchtower.backoff import backoff_delay
-from watchtower.engine import spans_too_long
+from watchtower.batch_span import spans_too_long
 from watchtower.errors import is_outage
 from watchtower.heap import settle
 from watchtower.logs import kv

@@ -10,15 +10,14 @@ a file and the live daemon give the same alerts for the same stream.
 from __future__ import annotations
 
 import math
-from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from watchtower.alerting.alert import AlertTransition, build_transition
 from watchtower.config import Config
 from watchtower.decide.levels import Levels
 from watchtower.decide.shared_storms import SharedStorms
 from watchtower.decide.storms import StormWatch
+from watchtower.engine_records import EngineStats, SetAside
 from watchtower.errors import StoreError
 from watchtower.mention import Mention
 from watchtower.repeats import Repeats, keeping
@@ -43,40 +42,6 @@ from watchtower.state.thread_state import (
 from watchtower.threads import resolve_roots
 
 _MAX_CAS_RETRIES = 5
-# A batch should span no more event time than this: the momentum model's cross-thread state
-# settles for 5 minutes (SETTLE), so a batch spanning longer (512 mentions of a sparse stream,
-# a backlog drained after an outage) gets other alerts than millisecond batches; under it, none
-BATCH_SPAN = 60.0
-
-
-def spans_too_long(first: Mention, coming: Mention) -> bool:
-    """Whether ``coming`` is too far in event time from a batch's ``first`` to join it."""
-    return coming.created_at - first.created_at > BATCH_SPAN
-
-
-@dataclass
-class EngineStats:
-    mentions: int = 0
-    threads_created: int = 0
-    redone: int = 0  # thread updates redone: another worker had changed the thread meanwhile
-    repeats: int = 0  # mentions dropped as repeats of one already decided (their id)
-    transitions: Counter[tuple[str, str]] = field(default_factory=Counter)  # (level, state)
-
-
-@dataclass
-class SetAside:
-    """Threads left out because their stored state is unreadable, and their mentions; and
-    mentions too late for the stream (``Engine.process``)."""
-
-    unreadable: dict[str, str] = field(default_factory=dict)  # thread -> why
-    mentions: list[tuple[Mention, str]] = field(default_factory=list)  # with why
-    too_late: list[tuple[Mention, str]] = field(default_factory=list)  # with why
-
-    def add(self, other: SetAside) -> None:
-        self.unreadable.update(other.unreadable)
-        self.mentions += other.mentions
-        self.too_late += other.too_late
-
 
 # One mention of a batch: (global input position, which orders the batch's transitions;
 # the mention; its negativity). A plain tuple: one is built per mention.

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from watchtower.alerting.alert import AlertTransition
+from watchtower.batch_span import spans_too_long
 from watchtower.deadletter import DeadLetter
-from watchtower.engine import Engine, spans_too_long
+from watchtower.engine import Engine
 from watchtower.errors import InputError, InvalidMention
 from watchtower.heap import settle, streaming_heap
 from watchtower.mention import Mention, decode

@@ -19,7 +19,8 @@ from watchtower.alerting.alert import AlertTransition
 from watchtower.alerting.silence import brand_key, covers
 from watchtower.clock import Clock
 from watchtower.config import Config, level_rank
-from watchtower.engine import Engine, SetAside
+from watchtower.engine import Engine
+from watchtower.engine_records import SetAside
 from watchtower.logs import kv
 from watchtower.mention import Mention, format_time
 from watchtower.metrics import Metrics

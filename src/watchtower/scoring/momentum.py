@@ -24,7 +24,7 @@ correction) changes only in versions, one per ``EPOCH`` of event time, built fro
 before the version's boundary and used from ``SETTLE`` after it. The engine works a batch thread
 by thread, so a mention can be scored before an earlier one of another thread in the same batch;
 as long as no batch spans more than ``SETTLE`` of event time (the daemon and replay both end a
-batch at ``engine.BATCH_SPAN``, a minute), every version is complete when first used and the
+batch at ``batch_span.BATCH_SPAN``, a minute), every version is complete when first used and the
 scores do not depend on where batches are cut.
 
 Several workers splitting one stream each score only the mentions they handle, so each would

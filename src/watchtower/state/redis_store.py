@@ -7,7 +7,8 @@ threads it does not hold already, and one Lua script call to save them; the batc
 (mention -> root) ride along in that same call.
 The save script compare-and-sets every state on its ``version`` and keeps the indexes (active
 episodes, last_seen for expiry) in step, so workers sharing the Redis never lose an update: it
-returns the threads another worker changed, and the engine redoes just those.
+returns the threads another worker changed, and the engine redoes just those. The scripts'
+texts are in redis_scripts, the bytes a state is stored as in state_codec.
 
 Expiry, two clocks: each state key carries a Redis TTL of ``thread_ttl`` refreshed on every
 save, which is *wall* time and bounds memory whatever happens; ``expire(now)`` drops threads by
@@ -46,12 +47,9 @@ script per slot group with per-slot indexes; not done yet.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import operator
 import time
 import uuid
-import zlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence, Set
 from typing import TYPE_CHECKING, Any
@@ -59,9 +57,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import redis.asyncio as redis
 
-from watchtower.errors import ConfigError, UnreadableStates, WatchtowerError
-from watchtower.state import keys
-from watchtower.state.thread_state import Episode, ThreadState, TopMention
+from watchtower.errors import ConfigError, UnreadableStates
+from watchtower.state import keys, redis_scripts
+from watchtower.state.state_codec import StateFormatError, decode_state, encode_state
+from watchtower.state.thread_state import ThreadState
 
 if TYPE_CHECKING:
     from watchtower.config import Config
@@ -72,80 +71,6 @@ _EXPIRE_CHUNK = 1000  # threads checked per script call: keeps each call short f
 # replies mostly come within minutes of their parent, and a root not held is asked of Redis.
 CACHED_ROOTS = 100_000
 CACHED_THREADS = 20_000  # the default of state.cached_threads
-
-# KEYS: ACTIVE, INDEX, state keys..., root keys...; ARGV: ttl_ms, len(key head), len(key tail),
-# number of states, root ttl_ms, payloads..., the roots' values as one JSON list (an argument
-# costs redis-py ~1 us to pack). Everything per thread comes from its key and payload (see
-# encode_state): few arguments to pack. Roots are written whatever the compare-and-set says.
-# Returns {threads held, conflicting tids...}.
-_SAVE = """
-local ttl, head, tail = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local states, root_ttl = tonumber(ARGV[4]), ARGV[5]
-local out = {0}
-for i = 3, states + 2 do
-  local key, payload = KEYS[i], ARGV[i + 3]
-  local version, active, seen = string.match(payload, '^%[(%d+),"%x+",([01]),([^,]+),')
-  local tid = string.sub(key, head + 1, -tail - 1)
-  local stored = string.match(redis.call('GETRANGE', key, 0, 23), '^%[(%d+)')
-  if (tonumber(stored) or 0) == tonumber(version) - 1 then
-    redis.call('SET', key, payload, 'PX', ttl)
-    redis.call('ZADD', KEYS[2], seen, tid)
-    if active == '1' then
-      redis.call('SADD', KEYS[1], tid)
-    else
-      redis.call('SREM', KEYS[1], tid)
-    end
-  else
-    out[#out + 1] = tid
-  end
-end
-local roots = cjson.decode(ARGV[states + 6])
-for i = states + 3, #KEYS do
-  redis.call('SET', KEYS[i], roots[i - states - 2], 'PX', root_ttl)
-end
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
-out[1] = redis.call('ZCARD', KEYS[2])
-return out
-"""
-
-# KEYS: ACTIVE, INDEX, state keys...; ARGV: now, ttl seconds (or '' to drop unconditionally:
-# the size cap), tids... Expiry keeps a thread saved meanwhile with a later last_seen, and one
-# with an open or pending episode: it must resolve, not vanish (see RedisStore.expire).
-_DROP = """
-local now, ttl = tonumber(ARGV[1]), tonumber(ARGV[2])
-local dropped = 0
-for i = 3, #KEYS do
-  local tid = ARGV[i]
-  local seen = tonumber(redis.call('ZSCORE', KEYS[2], tid))
-  local idle = ttl == nil or (seen and seen + ttl <= now
-    and redis.call('SISMEMBER', KEYS[1], tid) == 0)
-  if seen and idle then
-    redis.call('DEL', KEYS[i])
-    redis.call('ZREM', KEYS[2], tid)
-    redis.call('SREM', KEYS[1], tid)
-    dropped = dropped + 1
-  end
-end
-return dropped
-"""
-
-# KEYS: root keys. Returns {key's position, value, PTTL in ms} per root found: the wall
-# deadline of a root looked up here comes from Redis, not from when it was asked for. Nothing
-# for a miss: most of a batch's own ids (the repeat check) are, and redis-py parses a reply
-# item in ~4 us.
-_LOOKUP = """
-local out = {}
-for i = 1, #KEYS do
-  local value = redis.call('GET', KEYS[i])
-  if value then
-    out[#out + 1] = i
-    out[#out + 1] = value
-    out[#out + 1] = redis.call('PTTL', KEYS[i])
-  end
-end
-return out
-"""
 
 
 def connect(url: str) -> redis.Redis:
@@ -185,9 +110,9 @@ class RedisStore:
         self._thread_ttl = thread_ttl
         self._max_threads = max_threads
         self._root_memory = root_memory
-        self._save_script = self._client.register_script(_SAVE)
-        self._drop_script = self._client.register_script(_DROP)
-        self._lookup_script = self._client.register_script(_LOOKUP)
+        self._save_script = self._client.register_script(redis_scripts.SAVE)
+        self._drop_script = self._client.register_script(redis_scripts.DROP)
+        self._lookup_script = self._client.register_script(redis_scripts.LOOKUP)
         self._roots_now: float | None = None  # the latest event time roots were remembered at
         # mention -> (root, event-time deadline, time.monotonic() deadline), oldest first
         self._roots: OrderedDict[str, tuple[str, float, float]] = OrderedDict()
@@ -449,88 +374,3 @@ def as_text(value: object) -> str:
     if isinstance(value, str):
         return value
     raise TypeError(f"unexpected Redis reply item {value!r}")
-
-
-# --- the serialised form: an orjson list led by what the save script reads ------------------
-
-_EPISODE_FIELDS = tuple(f.name for f in dataclasses.fields(Episode))
-_TOP_FIELDS = tuple(f.name for f in dataclasses.fields(TopMention))
-# The header carries thread_id (in the key), version and last_seen: the rest follow in order.
-_STATE_FIELDS = tuple(
-    f.name
-    for f in dataclasses.fields(ThreadState)
-    if f.name not in ("thread_id", "version", "last_seen")
-)
-_state_values = operator.attrgetter(*_STATE_FIELDS)
-_episode_values = operator.attrgetter(*_EPISODE_FIELDS)
-_top_values = operator.attrgetter(*_TOP_FIELDS)
-_HEADER = 4  # version, layout, active, last_seen
-_EPISODE_AT = _HEADER + _STATE_FIELDS.index("episode")
-_TOP_AT = _HEADER + _STATE_FIELDS.index("top")
-
-
-def _layout(state: tuple[str, ...], episode: tuple[str, ...], top: tuple[str, ...]) -> str:
-    """A fingerprint of a layout: a state written with other fields is never read into the
-    wrong ones."""
-    return format(zlib.crc32("|".join((*state, *episode, *top)).encode()), "08x")
-
-
-LAYOUT = _layout(_STATE_FIELDS, _EPISODE_FIELDS, _TOP_FIELDS)
-_WITHOUT_HEADLINE = tuple(f for f in _STATE_FIELDS if f != "headline")
-_WITHOUT_RESOLVED_FORECAST = tuple(f for f in _EPISODE_FIELDS if f != "resolved_forecast")
-# Earlier builds' layouts this one reads, by name, the fields added since taking their
-# defaults: an upgrade keeps the threads (and their open episodes) a rolling restart left in
-# Redis. When a field with a default is added, list the layout before it here.
-_OLDER_LAYOUTS = {
-    _layout(state, episode, top): (state, episode, top)
-    for state, episode, top in [
-        # before ThreadState.headline (the alert's title says what the thread is about)
-        (_WITHOUT_HEADLINE, _EPISODE_FIELDS, _TOP_FIELDS),
-        # and before Episode.resolved_forecast (quiet after a resolve)
-        (_WITHOUT_HEADLINE, _WITHOUT_RESOLVED_FORECAST, _TOP_FIELDS),
-    ]
-}
-
-
-class StateFormatError(WatchtowerError):
-    """A stored thread state written with another layout of ThreadState."""
-
-
-def encode_state(state: ThreadState, version: int) -> bytes:
-    """``[version, layout, active 1/0, last_seen, field, ...]``; nested values as lists."""
-    episode = state.episode
-    active = 1 if episode.id is not None or episode.pending_level is not None else 0
-    values: list[Any] = [version, LAYOUT, active, state.last_seen, *_state_values(state)]
-    # one C call per object instead of a getattr per field: this runs for every saved thread
-    values[_EPISODE_AT] = _episode_values(episode)
-    values[_TOP_AT] = [_top_values(m) for m in state.top]
-    return orjson.dumps(values)
-
-
-def decode_state(thread_id: str, raw: bytes | str) -> ThreadState:
-    version, layout, _, last_seen, *values = orjson.loads(raw)
-    if layout == LAYOUT and len(values) == len(_STATE_FIELDS):
-        fields = dict(zip(_STATE_FIELDS, values, strict=True))
-        fields["episode"] = Episode(*fields["episode"])
-        fields["top"] = [TopMention(*m) for m in fields["top"]]
-    elif layout in _OLDER_LAYOUTS:
-        fields = _older(thread_id, layout, values)
-    else:
-        raise StateFormatError(
-            f"thread {thread_id!r} was stored with layout {layout}, which this build does not"
-            f" read (it writes {LAYOUT}): drain the workers of the other version, or flush the"
-            " wt:* keys"
-        )
-    return ThreadState(thread_id=thread_id, version=version, last_seen=last_seen, **fields)
-
-
-def _older(thread_id: str, layout: str, values: list[Any]) -> dict[str, Any]:
-    """The fields of a state an earlier build wrote, by name; what it lacks takes its default
-    (a field it had that this build dropped would be refused: none yet)."""
-    state, episode, top = _OLDER_LAYOUTS[layout]
-    if len(values) != len(state):
-        raise StateFormatError(f"thread {thread_id!r}: {len(values)} fields for layout {layout}")
-    fields = dict(zip(state, values, strict=True))
-    fields["episode"] = Episode(**dict(zip(episode, fields["episode"], strict=True)))
-    fields["top"] = [TopMention(**dict(zip(top, m, strict=True))) for m in fields["top"]]
-    return fields
