@@ -1,6 +1,7 @@
 """The shared store: thread state in Redis, two or three round trips per batch of mentions.
 
-The only module that imports redis (the outbox borrows ``connect``). A batch costs one lookup
+Where Redis connections are made (``connect``, which the outbox borrows); the storm and note
+boards (redis_storms.py, redis_notes.py) work on this store's client. A batch costs one lookup
 script call for its ids (the repeat check: which did a worker decide?) and the parents this
 worker does not hold already (see the two "in process" notes below), one MGET to load the
 threads it does not hold already, and one Lua script call to save them; the batch's new roots
