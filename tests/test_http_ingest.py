@@ -307,7 +307,7 @@ async def test_a_chunk_broken_while_the_handler_reads_is_a_counted_json_400(
     """A broken chunk after the handler began to read (here once 100 Continue said so): the
     pure-Python parser raised it in read_limited, answered 500 "Unhandled exception" with a
     traceback, and raised it again after the answer, a second traceback. (The C parser keeps
-    the error from the handler, which waits for the client to hang up: client_gone.)"""
+    the error from the handler, which waits for more of the body: a 408, tested below.)"""
     reader, writer = await _connect(api)
     writer.write(f"{_CHUNKED_HEAD}Expect: 100-continue\r\n\r\n".encode())
     assert await reader.readuntil(b"\r\n\r\n") == b"HTTP/1.1 100 Continue\r\n\r\n"
