@@ -200,6 +200,15 @@ async def _connect(api: Api) -> tuple[asyncio.StreamReader, asyncio.StreamWriter
     return await asyncio.open_connection(*api.base.removeprefix("http://").split(":"))
 
 
+def _head(path: str, framing: str) -> str:
+    """A JSON POST's header lines, with the token and ``framing`` (its length, or chunked),
+    without the blank line that ends them."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+        f"Content-Type: application/json\r\n{framing}\r\n"
+    )
+
+
 async def test_a_client_that_hangs_up_mid_body_is_counted_and_not_a_traceback(
     api: Api, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -215,8 +224,7 @@ async def test_a_client_that_hangs_up_mid_body_is_counted_and_not_a_traceback(
     }
     for n, (path, (framing, body)) in enumerate(requests.items(), 1):
         _, writer = await _connect(api)
-        head = f"POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-        writer.write(f"{head}Content-Type: application/json\r\n{framing}\r\n\r\n".encode())
+        writer.write(f"{_head(path, framing)}\r\n".encode())
         writer.write(body)
         await writer.drain()
         writer.close()
@@ -251,10 +259,7 @@ BROKEN_CHUNKS = (
     b"20\r\n[]\r\n" + b"garbage " * 5 + b"\r\n0\r\n\r\n",  # shorter than its size, then garbage
     b"2\r\n[]XX0\r\n\r\n",  # no CRLF after the chunk
 )
-_CHUNKED_HEAD = (
-    f"POST /v1/mentions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-    "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n"
-)
+_CHUNKED_HEAD = _head("/v1/mentions", "Transfer-Encoding: chunked")
 
 
 @pytest.fixture(params=["c", "python"])
@@ -349,9 +354,8 @@ async def test_a_body_that_stops_arriving_is_a_counted_408_after_http_body_timeo
     caplog.set_level(logging.DEBUG)
     _patience(api, 0.3)
     part = orjson.dumps([record(f"m{i}") for i in range(3)])[:-10]
-    head = f"POST /v1/mentions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
     reader, writer = await _connect(api)
-    writer.write(f"{head}Content-Type: application/json\r\nContent-Length: 3000\r\n\r\n".encode())
+    writer.write(f"{_head('/v1/mentions', 'Content-Length: 3000')}\r\n".encode())
     writer.write(part)
     status, data = await _answer(reader)  # and closes it: the rest may still come
     writer.close()
@@ -364,8 +368,7 @@ async def test_a_body_that_stops_arriving_is_a_counted_408_after_http_body_timeo
     stalled = [r for r in caplog.records if r.getMessage() == "client stalled mid-body"]
     assert [(r.levelno, r.exc_info) for r in stalled] == [(logging.DEBUG, None)]
     reader, writer = await _connect(api)  # the API's bodies too (counted for ingest only)
-    head = f"POST /v1/feedback HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
-    writer.write(f"{head}Content-Type: application/json\r\nContent-Length: 50\r\n\r\n{{".encode())
+    writer.write(f"{_head('/v1/feedback', 'Content-Length: 50')}\r\n{{".encode())
     assert (await _answer(reader))[0] == b"408"
     writer.close()
     await writer.wait_closed()
